@@ -1,0 +1,46 @@
+"""Orange3 Image Lab: the scripting API.
+
+    >>> from orangecontrib.imagelab import import_images, embed_images
+    >>> images = import_images("photos/").data
+    >>> embedded = embed_images(images).data
+
+Names are imported lazily, so ``import orangecontrib.imagelab`` stays cheap
+and loads neither Qt nor onnxruntime.
+"""
+import importlib
+
+_API = {
+    # name: module that defines it
+    "import_images": "api.importing",
+    "ImportResult": "api.importing",
+    "embed_images": "api.embedding",
+    "extract_features": "api.embedding",
+    "available_models": "api.embedding",
+    "EmbedResult": "api.embedding",
+    "grid_layout": "core.layout",
+    "GridLayout": "core.layout",
+    "save_images": "api.saving",
+    "sort_predictions": "api.saving",
+    "SaveReport": "api.saving",
+    "SortReport": "api.saving",
+    "detect_labels": "api.labels",
+    "filter_by_label": "api.labels",
+    "LabelFilterResult": "api.labels",
+    "Cancelled": "core.errors",
+    "ImageError": "core.errors",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_API[name]}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,1 @@
+"""Example workflows of Image Lab (Help → Example Workflows in the canvas)."""

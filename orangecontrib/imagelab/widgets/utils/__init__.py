@@ -1,0 +1,1 @@
+"""Qt pieces shared by Image Lab widgets."""
