@@ -84,10 +84,18 @@ def _os_reason(err: OSError) -> str:
     return f"unreadable ({err.strerror or err})"
 
 
-def _open(location: Location) -> Image.Image:
-    """Open lazily (header only); the caller must close the image."""
+def _open(location: Location, data: Optional[bytes] = None) -> Image.Image:
+    """Open lazily (header only); the caller must close the image.
+
+    ``data``, if given, holds the file's bytes already read (``location`` then
+    only names the image in errors).
+    """
     location = str(location)
-    if is_url(location):
+    if data is not None:
+        if not data:
+            raise ImageError(location, "empty file (0 bytes)")
+        source = io.BytesIO(data)
+    elif is_url(location):
         local = _url_to_path(location)
         source = local if local is not None else io.BytesIO(read_bytes(location))
     else:
@@ -190,16 +198,18 @@ def _to_rgb(image: Image.Image, background=(255, 255, 255)) -> Image.Image:
 def load_rgb(location: Location, *,
              size: Optional[Tuple[int, int]] = None,
              max_side: Optional[int] = None,
-             resample=Image.BILINEAR) -> Image.Image:
+             resample=Image.BILINEAR,
+             data: Optional[bytes] = None) -> Image.Image:
     """Decode an image as 8-bit RGB, EXIF-oriented, optionally resized.
 
     ``size=(width, height)`` resizes to exactly that size; ``max_side`` scales
     down (never up) so the longest side is at most that, keeping the aspect
     ratio. JPEGs are decoded at a reduced scale (``draft``) when the target is
-    small, which is several times faster than a full decode.
+    small, which is several times faster than a full decode. ``data``: the
+    file's bytes if the caller has read them already (e.g. to hash them).
     """
     location = str(location)
-    image = _open(location)
+    image = _open(location, data)
     try:
         target = max(size) if size else max_side
         if target and image.format == "JPEG":
@@ -228,3 +238,38 @@ def load_array(location: Location, **kwargs) -> np.ndarray:
     """Like ``load_rgb``, but returns a ``(height, width, 3)`` uint8 array."""
     return np.asarray(load_rgb(location, **kwargs), dtype=np.uint8)
 
+
+
+def load_image(location: Location, *, max_side: Optional[int] = None,
+               keep_alpha: bool = True, resample=Image.LANCZOS) -> Image.Image:
+    """Decode an image for re-encoding: EXIF-oriented, 8-bit RGB or RGBA.
+
+    Like ``load_rgb``, but an image with transparency (an alpha channel or a
+    transparent palette colour) comes back as RGBA when ``keep_alpha``.
+    ``max_side`` scales down (never up), keeping the aspect ratio.
+    """
+    location = str(location)
+    image = _open(location)
+    try:
+        if max_side and image.format == "JPEG":
+            image.draft("RGB", (max_side, max_side))
+        _decode_fully(image, location)
+        try:
+            oriented = ImageOps.exif_transpose(image)
+        except (ValueError, TypeError, OSError, SyntaxError):
+            oriented = image
+        has_alpha = oriented.mode in ("RGBA", "RGBa", "LA", "La", "PA") or \
+            oriented.mode == "P" and "transparency" in oriented.info
+        if keep_alpha and has_alpha:
+            out = oriented.convert("RGBA")
+        else:
+            out = _to_rgb(oriented)
+        if max_side and max(out.size) > max_side:
+            scale = max_side / max(out.size)
+            out = out.resize((max(1, round(out.width * scale)),
+                              max(1, round(out.height * scale))), resample)
+        if out is image:
+            out = out.copy()
+        return out
+    finally:
+        image.close()
