@@ -40,3 +40,14 @@ class AnnotationError(ImageLabError):
 
 class ModelError(ImageLabError):
     """A model is unknown or its weights cannot be loaded or built."""
+
+
+class UnknownLabelError(ImageLabError, ValueError):
+    """A label name is not in the vocabulary; ``suggestions`` lists the nearest known names."""
+
+    def __init__(self, name, suggestions=()):
+        self.name = name
+        self.suggestions = list(suggestions)
+        hint = (f"; did you mean {', '.join(repr(s) for s in self.suggestions)}?"
+                if self.suggestions else "; type a more general name, e.g. 'bird' or 'vehicle'")
+        super().__init__(f"unknown label {name!r}{hint}")
