@@ -1,0 +1,720 @@
+"""Write images into folders: never deleting, never overwriting, with a manifest.
+
+``save_files(sources, folder, labels=...)`` puts each source file into
+``folder/<safe label>/``. The rules:
+
+* Nothing is deleted and nothing is overwritten. A file is first written under
+  a temporary name in its target folder and then hard-linked to its final
+  name, which fails if that name exists (so concurrent or repeated runs cannot
+  clobber each other), and the temporary name is removed.
+* A taken name with the same content (size, then SHA-256) means the file is
+  already there: nothing is written, and a rerun is idempotent. A taken name
+  with other content gives ``name (2).ext``, ``name (3).ext``, ...
+* Labels become safe folder names (``safe_name``); distinct labels that map to
+  the same name stay apart (``folder_names``); every target folder is checked
+  to lie inside ``folder`` after resolving links.
+* ``manifest.csv`` in ``folder`` gets one row per file, appended and flushed
+  file by file, so a cancelled run leaves an honest manifest.
+
+GUI-free: takes plain lists (paths or URLs, labels as strings or None).
+"""
+import csv
+import errno
+import hashlib
+import os
+import threading
+import unicodedata
+import urllib.parse
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Dict, Hashable, Iterable, List, Optional, Sequence
+
+from . import decoding
+from .errors import Cancelled, ImageError, ImageLabError
+from .progress import ProgressCallback, checked
+
+MODES = ("copy", "link", "convert")
+
+#: format name -> (Pillow format, file extension, supports transparency)
+FORMATS = {
+    "jpeg": ("JPEG", ".jpg", False),
+    "png": ("PNG", ".png", True),
+    "webp": ("WEBP", ".webp", True),
+    "tiff": ("TIFF", ".tif", True),
+    "bmp": ("BMP", ".bmp", False),
+}
+_FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
+_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".png": "png",
+               ".webp": "webp", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
+
+
+def _format_of(name: str) -> str:
+    """The FORMATS key for a file name's extension; "png" if unknown."""
+    return _EXTENSIONS.get(os.path.splitext(str(name))[1].lower(), "png")
+
+UNLABELED = "_unlabeled"
+EMPTY = "_empty"
+MANIFEST_NAME = "manifest.csv"
+MANIFEST_FIELDS = ("time", "source", "destination", "label", "sha256", "bytes",
+                   "mode", "status", "note")
+
+#: Folder and file names are cut to this many UTF-8 bytes (file systems allow
+#: 255; the rest leaves room for " (12)" suffixes and temporary names).
+MAX_NAME_BYTES = 120
+
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | \
+    {f"{dev}{i}" for dev in ("COM", "LPT") for i in list("123456789") + ["¹", "²", "³"]}
+_WINDOWS_FORBIDDEN = set('<>:"/\\|?*')
+_CHUNK = 1 << 20
+_MAX_SUFFIX = 100_000
+
+
+class TargetFolderError(ImageLabError):
+    """The target folder cannot be created or written to; nothing was saved."""
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    """A source that is now in the target folder (written now or earlier)."""
+    index: int  # position in the input
+    source: str
+    destination: str  # absolute path
+    label: Optional[str]
+    sha256: str
+    bytes: int
+    status: str  # "saved" or "already present"
+    wanted_name: str  # the name it would have had without a clash
+
+    @property
+    def renamed(self) -> bool:
+        return os.path.basename(self.destination) != self.wanted_name
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A source that was not saved, and why (``reason`` is short and readable)."""
+    index: int
+    path: str
+    reason: str
+
+
+@dataclass
+class SaveReport:
+    """What ``save_files`` did. ``destinations[i]`` is where input ``i`` is now
+    (None if it was skipped); ``folders`` maps each label to its folder name."""
+    folder: str
+    n_inputs: int = 0
+    saved: List[SavedFile] = field(default_factory=list)
+    already_present: List[SavedFile] = field(default_factory=list)
+    skipped: List[SkippedFile] = field(default_factory=list)
+    manifest: Optional[str] = None
+    folders: Dict[Optional[str], str] = field(default_factory=dict)
+    destinations: List[Optional[str]] = field(default_factory=list)
+
+    @property
+    def renamed(self) -> List[SavedFile]:
+        """Saved files that got a new name (``name (2).jpg``) to avoid a clash."""
+        return [f for f in self.saved if f.renamed]
+
+    def summary(self, max_names: int = 3) -> str:
+        """E.g. "12 saved (2 renamed), 3 already present, 1 of 16 skipped: a.jpg (file not found)"."""
+        parts = [f"{len(self.saved):,} saved"
+                 + (f" ({len(self.renamed):,} renamed)" if self.renamed else "")]
+        if self.already_present:
+            parts.append(f"{len(self.already_present):,} already present")
+        if self.skipped:
+            parts.append(f"{len(self.skipped):,} of {self.n_inputs:,} skipped: "
+                         + skipped_names(self.skipped, max_names))
+        return ", ".join(parts)
+
+
+def skipped_names(skipped: Sequence[SkippedFile], max_names: int = 3) -> str:
+    """'a/b.jpg (file not found), c.jpg (truncated JPEG), ...'"""
+    names = [f"{_short(s.path)} ({s.reason})" for s in skipped[:max_names]]
+    return ", ".join(names) + (", ..." if len(skipped) > max_names else "")
+
+
+def _short(path: str) -> str:
+    parts = str(path).replace("\\", "/").rstrip("/").split("/")
+    return "/".join(parts[-2:])
+
+
+# ---------------------------------------------------------------- safe names
+
+def _cut_bytes(text: str, max_bytes: int) -> str:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def safe_name(text, *, max_bytes: int = MAX_NAME_BYTES, keep_suffix: bool = False) -> str:
+    """A file or folder name made from any text, safe on Linux, macOS and Windows.
+
+    Path separators, control characters and characters Windows forbids become
+    ``_``; leading dots become ``_`` (no ``..``, no hidden folders); trailing
+    dots and spaces are dropped; Windows device names (``CON``, ``com1.txt``)
+    get a ``_`` prefix; the result is NFC-normalised and at most ``max_bytes``
+    UTF-8 bytes (with ``keep_suffix``, a file's extension survives the cut).
+    Empty text gives ``"_empty"``.
+    """
+    text = unicodedata.normalize("NFC", str(text))
+    chars = ["_" if ch in _WINDOWS_FORBIDDEN or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+             else ch for ch in text]
+    name = "".join(chars).strip()
+    stripped = name.lstrip(".")
+    name = "_" * (len(name) - len(stripped)) + stripped
+    suffix = ""
+    if keep_suffix:
+        stem, suffix = os.path.splitext(name)
+        if len(suffix.encode("utf-8")) > 16:
+            stem, suffix = name, ""
+        name = stem
+    name = _cut_bytes(name, max_bytes - len(suffix.encode("utf-8"))).rstrip(". ")
+    if not name:
+        name = EMPTY
+    if name.split(".")[0].rstrip(" ").upper() in _WINDOWS_RESERVED:
+        name = "_" + name
+    return name + suffix
+
+
+def folder_names(labels: Iterable[Optional[str]], *,
+                 fixed: Optional[Dict[Hashable, str]] = None) -> Dict[Hashable, str]:
+    """Map distinct labels to distinct safe folder names.
+
+    ``None`` (a missing label) maps to ``"_unlabeled"``; ``fixed`` maps extra
+    keys to names that are taken first (e.g. ``"_review"``). Names are
+    compared case-insensitively, so ``Cat`` and ``cat`` stay apart on Windows
+    and macOS too. A label whose safe name equals the label keeps it; the
+    others, in sorted order, get ``name (2)``, ``name (3)``, ...
+    """
+    fixed = dict(fixed or {})
+    distinct = {label for label in labels}
+    result: Dict[Hashable, str] = {}
+    taken = set()
+
+    def take(key, name):
+        base, k = name, 1
+        while name.casefold() in taken:
+            k += 1
+            name = f"{_cut_bytes(base, MAX_NAME_BYTES - 8)} ({k})"
+        taken.add(name.casefold())
+        result[key] = name
+
+    for key, name in fixed.items():
+        take(key, name)
+    if None in distinct:
+        take(None, UNLABELED)
+        distinct.discard(None)
+    ordered = sorted(distinct, key=str)
+    exact = [label for label in ordered if safe_name(label) == unicodedata.normalize("NFC", str(label))]
+    for label in exact + [label for label in ordered if label not in set(exact)]:
+        if label not in result:
+            take(label, safe_name(label))
+    return result
+
+
+def _numbered(name: str, k: int) -> str:
+    if k == 1:
+        return name
+    stem, ext = os.path.splitext(name)
+    if len(ext) > 16 or " " in ext:
+        stem, ext = name, ""
+    return f"{stem} ({k}){ext}"
+
+
+# ------------------------------------------------------------------- errors
+
+def _reason(err: BaseException, *, writing: bool) -> str:
+    if isinstance(err, ImageError):
+        return err.reason
+    if isinstance(err, OSError):
+        code = err.errno
+        if code == errno.ENOSPC:
+            return "disk full"
+        if code == errno.EDQUOT:
+            return "disk quota exceeded"
+        if code == errno.EROFS:
+            return "cannot write: read-only file system"
+        if code in (errno.EACCES, errno.EPERM):
+            return "cannot write: permission denied" if writing else "permission denied"
+        if code == errno.ENOENT and not writing:
+            return "file not found"
+        if code == errno.EISDIR and not writing:
+            return "is a folder, not a file"
+        if code == errno.ENAMETOOLONG:
+            return "name too long"
+        what = "cannot write" if writing else "unreadable"
+        return f"{what} ({err.strerror or err})"
+    return f"{type(err).__name__}: {err}"
+
+
+class _SourceError(Exception):
+    def __init__(self, err):
+        super().__init__(str(err))
+        self.err = err
+
+
+# ------------------------------------------------------------ file helpers
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _same_content(path: str, size: int, digest: str) -> bool:
+    try:
+        st = os.stat(path)
+        if not os.path.isfile(path) or st.st_size != size:
+            return False
+        return sha256_file(path) == digest
+    except OSError:
+        return False
+
+
+def _temp_path(directory: str) -> str:
+    return os.path.join(directory, f".imagelab-{os.getpid()}-{uuid.uuid4().hex}.part")
+
+
+def _remove_quietly(path: Optional[str]) -> None:
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _copy_hashing(source: str, target: str) -> tuple:
+    """Copy ``source`` into a new file ``target`` (O_EXCL); return (sha256, bytes)."""
+    h = hashlib.sha256()
+    size = 0
+    try:
+        src = open(source, "rb")
+    except OSError as err:
+        raise _SourceError(err) from err
+    with src, open(target, "xb") as out:
+        while True:
+            try:
+                chunk = src.read(_CHUNK)
+            except OSError as err:
+                raise _SourceError(err) from err
+            if not chunk:
+                break
+            h.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    try:
+        st = os.stat(source)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    except OSError:
+        pass
+    return h.hexdigest(), size
+
+
+def _write_bytes(data: bytes, target: str) -> tuple:
+    with open(target, "xb") as out:
+        out.write(data)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _link_exclusive(source: str, target: str) -> None:
+    """Give ``source``'s content the new name ``target``; FileExistsError if taken."""
+    try:
+        os.link(source, target)
+        return
+    except FileExistsError:
+        raise
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK,
+                             errno.ENOSYS, errno.EINVAL):
+            raise
+    # No hard links here (FAT, some network shares): exclusive create and copy.
+    with open(source, "rb") as src, open(target, "xb") as out:
+        while chunk := src.read(_CHUNK):
+            out.write(chunk)
+
+
+# --------------------------------------------------------------------- jobs
+
+@dataclass
+class _Job:
+    index: int
+    source: str
+    label: Optional[str]
+    directory: str
+    name: str
+    temp: Optional[str] = None
+    sha256: str = ""
+    bytes: int = 0
+    present: Optional[str] = None  # an existing file with the same content
+
+
+def _source_name(source: str) -> str:
+    if decoding.is_url(source):
+        path = urllib.parse.unquote(urllib.parse.urlparse(source).path)
+        name = path.rstrip("/").rsplit("/", 1)[-1] or "image"
+    else:
+        name = os.path.basename(source.rstrip("/\\")) or "image"
+    return safe_name(name, keep_suffix=True)
+
+
+class _Saver:
+    def __init__(self, folder, mode, fmt, max_size, quality, manifest, hash_links):
+        self.root = os.path.abspath(os.fspath(folder))
+        self.mode = mode
+        self.format = fmt
+        self.max_size = max_size
+        self.quality = quality
+        self.hash_links = hash_links
+        self.manifest_path = os.path.join(self.root, MANIFEST_NAME) if manifest else None
+        self.manifest_file = None
+        self.writer = None
+        self._dirs: Dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    # -- target folders
+    def open_root(self):
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except FileExistsError as err:
+            raise TargetFolderError(f"cannot save into {self.root}: it is a file, "
+                                    "not a folder; choose another folder") from err
+        except OSError as err:
+            raise TargetFolderError(f"cannot create {self.root}: "
+                                    f"{_reason(err, writing=True)}") from err
+        if not os.path.isdir(self.root):
+            raise TargetFolderError(f"cannot save into {self.root}: not a folder")
+        self.real_root = os.path.realpath(self.root)
+        probe = _temp_path(self.root)
+        try:
+            open(probe, "xb").close()
+        except OSError as err:
+            raise TargetFolderError(f"cannot write into {self.root}: "
+                                    f"{_reason(err, writing=True).replace('cannot write: ', '')}; "
+                                    "choose a folder you can write to") from err
+        finally:
+            _remove_quietly(probe)
+        if self.manifest_path:
+            new = not os.path.exists(self.manifest_path) or \
+                os.path.getsize(self.manifest_path) == 0
+            try:
+                self.manifest_file = open(self.manifest_path, "a", newline="", encoding="utf-8")
+            except OSError as err:
+                raise TargetFolderError(f"cannot write the manifest {self.manifest_path}: "
+                                        f"{_reason(err, writing=True)}") from err
+            self.writer = csv.writer(self.manifest_file)
+            if new:
+                self.writer.writerow(MANIFEST_FIELDS)
+                self.manifest_file.flush()
+
+    def directory(self, folder_name: Optional[str]) -> str:
+        """The target folder for a label (created); raises OSError/ImageLabError."""
+        key = folder_name or ""
+        if key not in self._dirs:
+            path = os.path.join(self.root, folder_name) if folder_name else self.root
+            try:
+                os.makedirs(path, exist_ok=True)
+                if not os.path.isdir(path):
+                    raise ImageLabError(f"{folder_name} exists and is not a folder")
+                real = os.path.realpath(path)
+                if os.path.commonpath([real, self.real_root]) != self.real_root:
+                    raise ImageLabError(f"folder {folder_name!r} leads outside the target folder")
+                self._dirs[key] = path
+            except FileExistsError:
+                self._dirs[key] = ImageLabError(f"{folder_name} exists and is not a folder")
+            except (OSError, ImageLabError) as err:
+                self._dirs[key] = err
+        result = self._dirs[key]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    # -- worker step: bytes into a temporary file next to the target
+    def prepare(self, job: _Job) -> _Job:
+        first = os.path.join(job.directory, job.name)
+        if self.mode == "link" and not decoding.is_url(job.source):
+            try:
+                st = os.stat(job.source)
+                if not os.path.isfile(job.source):
+                    raise IsADirectoryError(errno.EISDIR, "is a folder", job.source)
+                job.bytes = st.st_size
+                if self.hash_links:
+                    job.sha256 = sha256_file(job.source)
+            except OSError as err:
+                raise _SourceError(err) from err
+            return job
+        if self.mode == "copy" and not decoding.is_url(job.source):
+            # A rerun: the first name already holds this content -> no copy.
+            try:
+                size = os.stat(job.source).st_size
+                if os.path.isfile(first) and os.stat(first).st_size == size \
+                        and os.path.isfile(job.source):
+                    digest = sha256_file(job.source)
+                    if sha256_file(first) == digest:
+                        job.sha256, job.bytes, job.present = digest, size, first
+                        return job
+            except OSError:
+                pass  # the copy below reports a real error
+        temp = _temp_path(job.directory)
+        job.temp = temp
+        try:
+            if self.mode == "convert":
+                job.sha256, job.bytes = self._convert(job.source, temp)
+            elif decoding.is_url(job.source):
+                try:
+                    data = decoding.read_bytes(job.source)
+                except ImageError as err:
+                    raise _SourceError(err) from err
+                job.sha256, job.bytes = _write_bytes(data, temp)
+            else:
+                job.sha256, job.bytes = _copy_hashing(job.source, temp)
+        except BaseException:
+            _remove_quietly(temp)
+            job.temp = None
+            raise
+        return job
+
+    def _convert(self, source: str, temp: str) -> tuple:
+        fmt = self.format
+        try:
+            if fmt is None:  # keep the format the file name promises (else PNG)
+                fmt = _format_of(source)
+            pil_format, _, alpha = FORMATS[fmt]
+            image = decoding.load_image(source, max_side=self.max_size, keep_alpha=alpha)
+        except ImageError as err:
+            raise _SourceError(err) from err
+        options = {"quality": self.quality} if pil_format in ("JPEG", "WEBP") else {}
+        if pil_format == "PNG":
+            options["compress_level"] = 6
+        with open(temp, "xb") as out:
+            image.save(out, format=pil_format, **options)
+        return sha256_file(temp), os.path.getsize(temp)
+
+    # -- main-thread step: take a final name, never replacing anything
+    def place(self, job: _Job) -> tuple:
+        """Return (destination, status)."""
+        if job.present:
+            return job.present, "already present"
+        flat_root = job.directory == self.root
+        link_source = self.mode == "link" and job.temp is None
+        for k in range(1, _MAX_SUFFIX):
+            name = _numbered(job.name, k)
+            if flat_root and name.casefold() == MANIFEST_NAME:
+                continue
+            target = os.path.join(job.directory, name)
+            try:
+                if link_source:
+                    os.link(job.source, target)
+                else:
+                    _link_exclusive(job.temp, target)
+            except FileExistsError:
+                if link_source and _same_file(job.source, target):
+                    return target, "already present"
+                if not job.sha256 and link_source:
+                    job.sha256 = sha256_file(job.source)
+                if _same_content(target, job.bytes, job.sha256):
+                    _remove_quietly(job.temp)
+                    return target, "already present"
+                continue
+            except OSError as err:
+                if link_source and err.errno in (errno.EXDEV, errno.EPERM, errno.ENOTSUP,
+                                                 errno.EOPNOTSUPP, errno.EMLINK):
+                    # Another device, or links not allowed: copy instead.
+                    copy_job = _Job(job.index, job.source, job.label, job.directory, job.name)
+                    saved_mode, self.mode = self.mode, "copy"
+                    try:
+                        self.prepare(copy_job)
+                    finally:
+                        self.mode = saved_mode
+                    result = self.place(copy_job)
+                    job.sha256, job.bytes = copy_job.sha256, copy_job.bytes
+                    return result
+                raise
+            _remove_quietly(job.temp)
+            return target, "saved"
+        _remove_quietly(job.temp)
+        raise ImageLabError(f"more than {_MAX_SUFFIX} files named {job.name}")
+
+    def record(self, source, destination, label, sha, size, status, note=""):
+        if self.writer is None:
+            return
+        rel = os.path.relpath(destination, self.root).replace(os.sep, "/") \
+            if destination else ""
+        self.writer.writerow((datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              source, rel, "" if label is None else label, sha,
+                              size if destination else "", self.mode, status, note))
+        self.manifest_file.flush()
+
+    def close(self):
+        if self.manifest_file is not None:
+            self.manifest_file.close()
+            self.manifest_file = None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_options(mode, fmt, max_size, n_sources, labels):
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if fmt is not None:
+        key = _FORMAT_ALIASES.get(str(fmt).lower(), str(fmt).lower())
+        if key not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+        if mode != "convert":
+            raise ValueError(f"format={fmt!r} needs mode='convert' (mode is {mode!r})")
+        fmt = key
+    if max_size is not None:
+        if mode != "convert":
+            raise ValueError(f"max_size needs mode='convert' (mode is {mode!r})")
+        if int(max_size) < 1:
+            raise ValueError(f"max_size must be a positive number of pixels; got {max_size}")
+        max_size = int(max_size)
+    if labels is not None and len(labels) != n_sources:
+        raise ValueError(f"got {n_sources} sources but {len(labels)} labels")
+    return fmt, max_size
+
+
+def save_files(sources: Sequence[Optional[str]], folder, *,
+               labels: Optional[Sequence[Optional[str]]] = None,
+               mode: str = "copy", format: Optional[str] = None,
+               max_size: Optional[int] = None, manifest: bool = True,
+               quality: int = 90, fixed_folders: Optional[Dict[Hashable, str]] = None,
+               threads: Optional[int] = None, hash_links: bool = True,
+               callback: ProgressCallback = None) -> SaveReport:
+    """Save files into ``folder``, one subfolder per label; never overwrite.
+
+    Parameters
+    ----------
+    sources : sequence of n paths or URLs (None for a missing one)
+    folder : the target folder (created if needed)
+    labels : sequence of n labels (str, or None for ``_unlabeled``), or None
+        to put every file directly into ``folder``; a key of ``fixed_folders``
+        is also accepted as a label (e.g. a marker for ``_review``)
+    mode : "copy" (byte for byte), "link" (hard link; a copy across devices)
+        or "convert" (re-encode to ``format``, default the source's format)
+    format : "jpeg", "png", "webp", "tiff" or "bmp" (``mode="convert"`` only)
+    max_size : in convert mode, scale down so the longest side is at most this
+    manifest : append a row per file to ``folder/manifest.csv``
+    hash_links : in link mode, compute SHA-256 for the manifest (reads files)
+    callback : ``callback(fraction)``; may raise ``Cancelled``, which stops
+        after the file in hand and keeps everything saved and recorded so far
+
+    Returns a ``SaveReport``. Raises ``TargetFolderError`` if ``folder``
+    cannot be written to at all; per-file problems are reported as skipped.
+    """
+    sources = list(sources)
+    fmt, max_size = _check_options(mode, format, max_size, len(sources), labels)
+    callback = checked(callback)
+    saver = _Saver(folder, mode, fmt, max_size, quality, manifest, hash_links)
+    saver.open_root()
+    report = SaveReport(folder=saver.root, n_inputs=len(sources),
+                        manifest=saver.manifest_path,
+                        destinations=[None] * len(sources))
+    if labels is not None:
+        report.folders = folder_names(labels, fixed={
+            **(fixed_folders or {}), ("manifest",): MANIFEST_NAME})
+        report.folders.pop(("manifest",), None)
+    labels = list(labels) if labels is not None else [None] * len(sources)
+    ext = FORMATS[fmt][1] if fmt else None
+
+    def skip(index, path, reason, label=None):
+        report.skipped.append(SkippedFile(index, str(path), reason))
+        saver.record(str(path), None, label, "", 0, "skipped", reason)
+
+    def jobs():
+        for index, (source, label) in enumerate(zip(sources, labels)):
+            if source is None or source == "":
+                skip(index, "", "no image location (missing value)", label)
+                yield None
+                continue
+            source = str(source)
+            try:
+                directory = saver.directory(report.folders.get(label) if report.folders else None)
+            except (OSError, ImageLabError) as err:
+                reason = _reason(err, writing=True) if isinstance(err, OSError) else str(err)
+                skip(index, source, reason, label)
+                yield None
+                continue
+            name = _source_name(source)
+            if mode == "convert":
+                target_ext = ext or FORMATS[_format_of(name)][1]
+                stem, old_ext = os.path.splitext(name)
+                if old_ext.lower() not in _EXTENSIONS or \
+                        _EXTENSIONS[old_ext.lower()] != _format_of(target_ext):
+                    name = stem + target_ext
+            text_label = label if isinstance(label, str) or label is None \
+                else report.folders.get(label)
+            yield _Job(index, source, text_label, directory, name)
+
+    n = max(len(sources), 1)
+    n_threads = threads or ((os.cpu_count() or 2) if mode == "convert" else 4)
+    window = 4 * n_threads
+    pending = deque()
+    done = 0
+    pool = ThreadPoolExecutor(max_workers=n_threads)
+    try:
+        job_iter = jobs()
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < window:
+                job = next(job_iter, StopIteration)
+                if job is StopIteration:
+                    exhausted = True
+                elif job is None:
+                    done += 1
+                else:
+                    pending.append((job, pool.submit(saver.prepare, job)))
+            if not pending:
+                callback(done / n)
+                break
+            job, future = pending.popleft()
+            try:
+                future.result()
+                destination, status = saver.place(job)
+            except _SourceError as err:
+                skip(job.index, job.source, _reason(err.err, writing=False), job.label)
+            except OSError as err:
+                skip(job.index, job.source, _reason(err, writing=True), job.label)
+            except ImageLabError as err:
+                skip(job.index, job.source, str(err), job.label)
+            else:
+                item = SavedFile(job.index, job.source, destination, job.label,
+                                 job.sha256, job.bytes, status, job.name)
+                (report.saved if status == "saved" else report.already_present).append(item)
+                report.destinations[job.index] = destination
+                saver.record(job.source, destination, job.label, job.sha256, job.bytes,
+                             status, "renamed" if item.renamed and status == "saved" else "")
+            done += 1
+            callback(done / n)
+    except BaseException:
+        for job, future in pending:
+            future.cancel()
+        for job, future in pending:
+            if not future.cancelled():
+                try:
+                    future.result()
+                except BaseException:  # noqa: BLE001 - cleaning up after a stop
+                    pass
+            _remove_quietly(job.temp)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        saver.close()
+    report.skipped.sort(key=lambda s: s.index)
+    return report
+
+
+__all__ = ["save_files", "SaveReport", "SavedFile", "SkippedFile", "TargetFolderError",
+           "safe_name", "folder_names", "MODES", "FORMATS", "UNLABELED", "MANIFEST_NAME",
+           "Cancelled"]
