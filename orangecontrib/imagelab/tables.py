@@ -107,7 +107,13 @@ def append_columns(table: Table,
         else domain.class_vars,
         domain.metas + tuple(var for var, _ in new_metas))
     result = table.transform(new_domain)
-    with result.unlocked():
+    # Unlock only the parts written to: unchanged parts may be views into
+    # ``table`` (e.g. the output of Orange's Predictions), which cannot be unlocked.
+    parts = [part for part, new in ((result.X, new_attrs), (result.Y, new_classes),
+                                    (result.metas, new_metas)) if new]
+    if not parts:
+        return result
+    with result.unlocked(*parts):
         for var, values in new_attrs + new_classes:
             result.set_column(var, np.asarray(values, dtype=float))
         for var, values in new_metas:
