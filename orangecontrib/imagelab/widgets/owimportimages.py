@@ -1,0 +1,290 @@
+"""Import Images: a folder, zip archive or annotation file into a data table."""
+import os
+from typing import List, Optional
+
+from AnyQt.QtCore import Qt
+from AnyQt.QtGui import QBrush
+from AnyQt.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QSizePolicy
+
+from Orange.data import Table
+from Orange.widgets import gui
+from Orange.widgets.settings import Setting
+from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
+from Orange.widgets.utils.filedialogs import RecentPath
+from Orange.widgets.utils.widgetpreview import WidgetPreview
+from Orange.widgets.widget import Msg, Output, OWWidget
+
+from orangecontrib.imagelab.api.importing import ImportResult, import_images
+from orangecontrib.imagelab.core.errors import Cancelled, ImageLabError
+
+FILE_FILTERS = ("Zip archives and annotation files (*.zip *.csv *.tsv *.json)",
+                "Zip archives (*.zip)", "Annotation files (*.csv *.tsv *.json)",
+                "All files (*)")
+
+
+def run(source: str, check_full: bool, state: TaskState) -> ImportResult:
+    """Import ``source`` off the GUI thread, reporting percentages."""
+    def callback(fraction: float) -> None:
+        if state.is_interruption_requested():
+            raise Cancelled()
+        state.set_progress_value(100 * fraction)
+
+    return import_images(source, check_full=check_full, callback=callback)
+
+
+def skipped_summary(skipped, total: int, shown: int = 3) -> str:
+    """ "3 of 1,204 files skipped: a/IMG_1.jpg (truncated JPEG), ..." """
+    first = ", ".join(f"{s.path} ({s.reason})" for s in skipped[:shown])
+    more = ", ..." if len(skipped) > shown else ""
+    return f"{len(skipped):,} of {total:,} files skipped: {first}{more}"
+
+
+def result_summary(result: ImportResult) -> str:
+    """ "1,204 images, 5 categories, 3 skipped" """
+    n = result.n_images
+    parts = [f"{n:,} image{'s' * (n != 1)}"]
+    if result.categories:
+        k = len(result.categories)
+        parts.append(f"{k:,} categor{'ies' if k != 1 else 'y'}")
+    parts.append(f"{len(result.skipped):,} skipped")
+    return ", ".join(parts)
+
+
+class OWImportImages(OWWidget, ConcurrentWidgetMixin):
+    name = "Import Images"
+    description = "Import a folder, zip archive or annotation file of images."
+    icon = "icons/ImportImages.svg"
+    priority = 10
+    keywords = "import images, load, folder, directory, zip, annotations, photos"
+
+    class Outputs:
+        data = Output("Data", Table, default=True)
+        skipped = Output("Skipped Files", Table)
+
+    #: Recent sources, as RecentPath.to_list() lists (literals); the first is current.
+    recent_paths: List[list] = Setting([])
+    check_full: bool = Setting(False)
+
+    want_main_area = False
+    resizing_enabled = False
+    MAX_RECENT = 15
+
+    class Warning(OWWidget.Warning):
+        skipped = Msg("{}")
+        no_images = Msg("No images found in {}.")
+        missing = Msg("{} does not exist; choose another source.")
+
+    class Error(OWWidget.Error):
+        failed = Msg("{}")
+
+    class Information(OWWidget.Information):
+        annotations = Msg("Annotations from {}.")
+
+    def __init__(self):
+        OWWidget.__init__(self)
+        ConcurrentWidgetMixin.__init__(self)
+        self.result: Optional[ImportResult] = None
+        self._relocate()
+
+        box = gui.widgetBox(self.controlArea, "Source", orientation=QGridLayout())
+        grid = box.layout()
+        self.combo = QComboBox(sizeAdjustPolicy=QComboBox.AdjustToMinimumContentsLengthWithIcon,
+                               minimumContentsLength=24)
+        self.combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.combo.activated[int].connect(self.select_recent)
+        grid.addWidget(self.combo, 0, 0, 1, 3)
+        grid.addWidget(gui.button(None, self, "Folder…", callback=self.browse_folder,
+                                  autoDefault=False), 1, 0)
+        grid.addWidget(gui.button(None, self, "File…", callback=self.browse_file,
+                                  autoDefault=False,
+                                  tooltip="A zip archive, or a CSV/JSON annotation file"),
+                       1, 1)
+        self.reload_button = gui.button(None, self, "Reload", callback=self.reload,
+                                        autoDefault=False)
+        grid.addWidget(self.reload_button, 1, 2)
+
+        gui.checkBox(self.controlArea, self, "check_full",
+                     "Check every image fully (slower)", box="Options",
+                     callback=self.reload,
+                     tooltip="Decode each image instead of reading its header, "
+                             "to catch files damaged in the middle.")
+
+        box = gui.widgetBox(self.controlArea, "Info")
+        self.info_label = QLabel("Choose a folder, a zip archive or an annotation "
+                                 "file,\nor drop one here.", wordWrap=True)
+        box.layout().addWidget(self.info_label)
+        self.cancel_button = gui.button(self.buttonsArea, self, "Cancel",
+                                        callback=self.cancel_import, autoDefault=False)
+        self.cancel_button.setEnabled(False)
+
+        self.setAcceptDrops(True)
+        self._update_combo()
+        if self.current_path():
+            self.start_import()
+
+    # ------------------------------------------------------------ recent paths
+
+    def _search_paths(self):
+        basedir = self.workflowEnv().get("basedir")
+        return [("basedir", basedir)] if basedir else []
+
+    def _recent(self) -> List[RecentPath]:
+        return [RecentPath.from_list(item) for item in self.recent_paths]
+
+    def _relocate(self):
+        search = self._search_paths()
+        relocated = []
+        for recent in self._recent():
+            resolved = recent.resolve(search)
+            path = resolved.abspath if resolved else recent.search(search)
+            relocated.append((RecentPath.create(path, search) if path else recent)
+                             .to_list())
+        self.recent_paths = relocated
+
+    def workflowEnvChanged(self, key, value, oldvalue):
+        if key == "basedir":
+            self._relocate()
+            self._update_combo()
+
+    def current_path(self) -> Optional[str]:
+        return self.recent_paths[0][0] if self.recent_paths else None
+
+    def _update_combo(self):
+        self.combo.clear()
+        for recent in self._recent():
+            self.combo.addItem(recent.basename or recent.abspath)
+            index = self.combo.count() - 1
+            self.combo.setItemData(index, recent.abspath, Qt.ToolTipRole)
+            if not os.path.exists(recent.abspath):
+                self.combo.setItemData(index, QBrush(Qt.red), Qt.ForegroundRole)
+        if not self.recent_paths:
+            self.combo.addItem("(none)")
+        self.combo.setCurrentIndex(0)
+
+    def set_path(self, path: str):
+        """Make ``path`` the current source (top of the recent list) and import it."""
+        recent = RecentPath.create(path, self._search_paths())
+        items = [item for item in self._recent() if item != recent]
+        self.recent_paths = [r.to_list() for r in [recent] + items][:self.MAX_RECENT]
+        self._update_combo()
+        self.start_import()
+
+    def select_recent(self, index: int):
+        if 0 <= index < len(self.recent_paths):
+            self.set_path(self.recent_paths[index][0])
+
+    def _start_dir(self) -> str:
+        path = self.current_path()
+        return os.path.dirname(path) if path else os.path.expanduser("~")
+
+    def browse_folder(self):
+        path = QFileDialog.getExistingDirectory(self, "Import Images: Folder",
+                                                self._start_dir())
+        if path:
+            self.set_path(path)
+
+    def browse_file(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Import Images: File",
+                                              self._start_dir(), ";;".join(FILE_FILTERS))
+        if path:
+            self.set_path(path)
+
+    # ----------------------------------------------------------- drag and drop
+
+    @staticmethod
+    def _dropped_path(event) -> Optional[str]:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if urls and urls[0].isLocalFile():
+            return urls[0].toLocalFile()
+        return None
+
+    def dragEnterEvent(self, event):
+        if self._dropped_path(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        path = self._dropped_path(event)
+        if path:
+            event.acceptProposedAction()
+            self.set_path(path)
+
+    # ----------------------------------------------------------------- import
+
+    def reload(self):
+        if self.current_path():
+            self.start_import()
+
+    def start_import(self):
+        path = self.current_path()
+        self.clear_messages()
+        if not path or not os.path.exists(path):
+            self.Warning.missing(path)
+            self._set_result(None)
+            return
+        self.info_label.setText(f"Importing {os.path.basename(path) or path} …")
+        self.cancel_button.setEnabled(True)
+        self.start(run, path, self.check_full)
+
+    def cancel_import(self):
+        self.cancel()
+        self.cancel_button.setEnabled(False)
+        self.info_label.setText("Cancelled.")
+
+    def on_done(self, result: ImportResult):
+        self.cancel_button.setEnabled(False)
+        self._set_result(result)
+
+    def on_exception(self, ex: Exception):
+        self.cancel_button.setEnabled(False)
+        if isinstance(ex, (ImageLabError, OSError, ValueError)):
+            self.Error.failed(str(ex))
+        else:
+            self.Error.failed(f"Unexpected error: {type(ex).__name__}: {ex}")
+        self._set_result(None)
+
+    def on_partial_result(self, _):
+        pass
+
+    def _set_result(self, result: Optional[ImportResult]):
+        self.result = result
+        if result is None:
+            self.info_label.setText("No data.")
+            self.Outputs.data.send(None)
+            self.Outputs.skipped.send(None)
+            return
+        self.info_label.setText(result_summary(result))
+        if result.skipped:
+            self.Warning.skipped(skipped_summary(
+                result.skipped, result.n_images + len(result.skipped)))
+        if not result.n_images:
+            self.Warning.no_images(self.current_path())
+        if result.annotations:
+            self.Information.annotations(os.path.basename(result.annotations))
+        self.Outputs.data.send(result.data if result.n_images else None)
+        self.Outputs.skipped.send(result.skipped_table())
+
+    def send_report(self):
+        if self.result is None:
+            self.report_paragraph("No images imported.")
+            return
+        result = self.result
+        items = [("Source", self.current_path()),
+                 ("Images", f"{result.n_images:,}"),
+                 ("Categories", ", ".join(result.categories) or "none"),
+                 ("Skipped", f"{len(result.skipped):,}")]
+        if result.annotations:
+            items.append(("Annotations", result.annotations))
+        if result.description:
+            items.append(("Description", result.description))
+        self.report_items(items)
+        if result.skipped:
+            self.report_items("Skipped files", [(s.path, s.reason)
+                                                for s in result.skipped[:20]])
+
+    def onDeleteWidget(self):
+        self.shutdown()
+        super().onDeleteWidget()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    WidgetPreview(OWImportImages).run()
