@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Union
 
 import numpy as np
-from Orange.data import ContinuousVariable, Domain, StringVariable, Table
+from Orange.data import ContinuousVariable, Domain, StringVariable, Table, Variable
 
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.core import labels as core
@@ -65,8 +65,8 @@ class LabelFilterResult:
     @property
     def counts(self) -> dict:
         """{"matched": n, "review": n, "rejected": n, "unreadable": n, "not scanned": n}."""
-        if self.labelled is None:
-            return {name: 0 for name in core.STATUS_NAMES}
+        if self.labelled is None or "label match" not in self.labelled.domain:
+            return {"unreadable": len(self.errors)}    # labelling without a filter
         var = self.labelled.domain["label match"]
         codes = self.labelled.get_column(var)
         return {name: int(np.sum(codes == i)) for i, name in enumerate(var.values)}
@@ -108,7 +108,8 @@ def _label_columns(probabilities, errors, *, model, top_k, min_confidence):
 
 
 def detect_labels(data: Table, *, model: str = DEFAULT_MODEL, top_k: int = 5,
-                  min_confidence: float = 0.0, callback: ProgressCallback = None) -> Table:
+                  min_confidence: float = 0.0, column: Optional[Variable] = None,
+                  callback: ProgressCallback = None) -> Table:
     """Add the top ImageNet labels of each image as columns.
 
     Parameters
@@ -117,6 +118,7 @@ def detect_labels(data: Table, *, model: str = DEFAULT_MODEL, top_k: int = 5,
     model : a model key with ImageNet logits, e.g. "efficientnet-lite0".
     top_k : labels per image (``label 1..k``, ``confidence 1..k``).
     min_confidence : labels with a lower probability are left empty.
+    column : the image column; default: the one marked ``type=image``.
     callback : progress ``callback(fraction)``; may raise Cancelled.
 
     Returns
@@ -124,13 +126,24 @@ def detect_labels(data: Table, *, model: str = DEFAULT_MODEL, top_k: int = 5,
     Table : ``data`` (all rows, same order) with the label columns as metas;
     unreadable images get empty labels and "unreadable: <reason>" in ``labels``.
     """
+    return label_images(data, model=model, top_k=top_k, min_confidence=min_confidence,
+                        column=column, callback=callback).labelled
+
+
+def label_images(data: Table, *, model: str = DEFAULT_MODEL, top_k: int = 5,
+                 min_confidence: float = 0.0, column: Optional[Variable] = None,
+                 callback: ProgressCallback = None) -> LabelFilterResult:
+    """:func:`detect_labels` as a LabelFilterResult with no filter: only
+    ``labelled`` (and ``errors``, ``scanned`` = ``total``) are set."""
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     data = _strip_label_columns(data)
-    locations = tables.image_locations(data)
+    locations = tables.image_locations(data, column)
     probabilities, errors = core.class_probabilities(locations, model=model, callback=callback)
-    return tables.append_columns(data, metas=_label_columns(
+    labelled = tables.append_columns(data, metas=_label_columns(
         probabilities, errors, model=model, top_k=top_k, min_confidence=min_confidence))
+    return LabelFilterResult(None, None, None, labelled, scanned=len(data), total=len(data),
+                             errors=[error for _, error in errors])
 
 
 def _default_model(data: Table) -> str:
@@ -151,7 +164,7 @@ def filter_by_label(data: Table, labels: Union[str, Iterable[str]], *,
                     max_scanned: Optional[int] = None,
                     stop_after_misses: Optional[int] = None,
                     model: Optional[str] = None, top_k: int = 5,
-                    callback: ProgressCallback = None) -> LabelFilterResult:
+                    column: Optional[Variable] = None, callback: ProgressCallback = None) -> LabelFilterResult:
     """Split images into those that show ``labels``, those to review, and the rest.
 
     Parameters
@@ -171,6 +184,7 @@ def filter_by_label(data: Table, labels: Union[str, Iterable[str]], *,
     model : model key; default: the one that labelled ``data``, else
         "efficientnet-lite0".
     top_k : label columns added to the outputs.
+    column : the image column; default: the one marked ``type=image``.
     callback : progress ``callback(fraction)``; may raise Cancelled.
 
     Returns
@@ -184,7 +198,7 @@ def filter_by_label(data: Table, labels: Union[str, Iterable[str]], *,
     class_indices = vocab.classes_for(names)      # raises before any work
     model = model or _default_model(data)
     data = _strip_label_columns(data)
-    locations = tables.image_locations(data)
+    locations = tables.image_locations(data, column)
     scan = core.scan_labels(
         core.location_predictor(locations, model=model), len(data), class_indices,
         n_classes=len(vocab), min_confidence=min_confidence, review_min=review_min,
