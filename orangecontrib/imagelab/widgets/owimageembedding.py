@@ -1,0 +1,266 @@
+"""Image Embedding: images to numbers, with a shipped neural network or hand-made features."""
+import time
+from typing import List, Optional
+
+from AnyQt.QtCore import Qt
+from AnyQt.QtWidgets import QCheckBox, QComboBox, QLabel
+
+from Orange.data import Table, Variable
+from Orange.widgets import gui
+from Orange.widgets.settings import ContextSetting, DomainContextHandler, Setting
+from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
+from Orange.widgets.utils.itemmodels import VariableListModel
+from Orange.widgets.utils.widgetpreview import WidgetPreview
+from Orange.widgets.widget import Input, Msg, Output, OWWidget
+
+from orangecontrib.imagelab import tables
+from orangecontrib.imagelab.api.embedding import (
+    EmbedResult, embed_images, extract_features, model_specs)
+from orangecontrib.imagelab.core import cache as core_cache
+from orangecontrib.imagelab.core.errors import Cancelled, ImageLabError
+from orangecontrib.imagelab.core.features import FEATURE_SETS
+
+HAND_MADE = "hand-made"  # the `method` value for hand-made features
+
+
+def run(data: Table, column: Variable, method: str, feature_sets: List[str],
+        wavelet_levels: int, state: TaskState) -> EmbedResult:
+    """Embed off the GUI thread; partial results are (done, total, images/s)."""
+    total = len(data)
+    start = time.perf_counter()
+    last = [0.0]
+
+    def callback(fraction: float) -> None:
+        if state.is_interruption_requested():
+            raise Cancelled()
+        state.set_progress_value(100 * fraction)
+        now = time.perf_counter()
+        if now - last[0] > 0.3 or fraction >= 1:
+            last[0] = now
+            done = round(fraction * total)
+            state.set_partial_result((done, total, done / max(now - start, 1e-6)))
+
+    if method == HAND_MADE:
+        return extract_features(data, feature_sets, image_column=column,
+                                wavelet_levels=wavelet_levels, callback=callback)
+    return embed_images(data, model=method, image_column=column, callback=callback)
+
+
+def skipped_summary(errors, total: int, shown: int = 3) -> str:
+    """ "3 of 1,204 images skipped: a/IMG_1.jpg (truncated JPEG), ..." """
+    first = ", ".join(f"{e.path or '(empty cell)'} ({e.reason})" for e in errors[:shown])
+    more = ", ..." if len(errors) > shown else ""
+    return f"{len(errors):,} of {total:,} images skipped: {first}{more}"
+
+
+class OWImageEmbedding(OWWidget, ConcurrentWidgetMixin):
+    name = "Image Embedding"
+    description = "Turn images into numeric features with a neural network " \
+                  "that ships with the add-on (offline) or hand-made features."
+    icon = "icons/ImageEmbedding.svg"
+    priority = 20
+    keywords = "image embedding, embedder, features, neural network, efficientnet, " \
+               "squeezenet, histogram, hog, wavelet"
+
+    class Inputs:
+        images = Input("Images", Table)
+
+    class Outputs:
+        embeddings = Output("Embeddings", Table, default=True)
+        skipped = Output("Skipped Images", Table)
+
+    settingsHandler = DomainContextHandler()
+    image_column: Optional[Variable] = ContextSetting(None)
+    #: a model key (e.g. "efficientnet-lite0") or "hand-made"
+    method: str = Setting("efficientnet-lite0")
+    feature_sets: List[str] = Setting(["level_histogram", "histogram_of_gradients"])
+    wavelet_levels: int = Setting(5)
+    auto_commit: bool = Setting(True)
+
+    want_main_area = False
+    resizing_enabled = False
+
+    class Warning(OWWidget.Warning):
+        skipped = Msg("{}")
+        no_features = Msg("Choose at least one hand-made feature set.")
+        unknown_model = Msg("Model '{}' is not available here; using {}.")
+
+    class Error(OWWidget.Error):
+        no_image_column = Msg("The data has no text column with image paths or URLs.")
+        all_failed = Msg("No image could be embedded ({}).")
+        failed = Msg("{}")
+
+    def __init__(self):
+        OWWidget.__init__(self)
+        ConcurrentWidgetMixin.__init__(self)
+        self.data: Optional[Table] = None
+        self.result: Optional[EmbedResult] = None
+        self._methods = [spec.key for spec in model_specs()] + [HAND_MADE]
+        if self.method not in self._methods:
+            self.Warning.unknown_model(self.method, self._methods[0])
+            self.method = self._methods[0]
+
+        box = gui.widgetBox(self.controlArea, "Images")
+        self.column_model = VariableListModel(placeholder="(none)")
+        gui.comboBox(box, self, "image_column", label="Image column:",
+                     orientation="horizontal", model=self.column_model,
+                     callback=self.commit.deferred)
+
+        box = gui.widgetBox(self.controlArea, "Embedder")
+        names = [f"{spec.name} ({spec.dimension} features)" for spec in model_specs()]
+        self.method_combo = QComboBox()
+        self.method_combo.addItems(names + ["Hand-made features"])
+        self.method_combo.activated.connect(self._method_changed)
+        box.layout().addWidget(self.method_combo)
+        self.method_combo.setCurrentIndex(self._methods.index(self.method))
+        for i, spec in enumerate(model_specs()):
+            self.method_combo.setItemData(
+                i, f"{spec.description}\nPre-processing: {spec.preprocessing}\n"
+                   f"Licence: {spec.licence}\nWeights: {spec.source}", Qt.ToolTipRole)
+        self.features_box = gui.indentedBox(box)
+        self.feature_checks = {}
+        for key, (_, _, text) in FEATURE_SETS.items():
+            check = QCheckBox(key.replace("_", " ").capitalize(), toolTip=text)
+            self.features_box.layout().addWidget(check)
+            check.setChecked(key in self.feature_sets)
+            check.toggled.connect(self._features_changed)
+            self.feature_checks[key] = check
+        gui.spin(self.features_box, self, "wavelet_levels", 1, 8,
+                 label="Wavelet levels:", callback=self._features_changed)
+
+        box = gui.widgetBox(self.controlArea, "Info")
+        self.info_label = QLabel("No data.", wordWrap=True)
+        box.layout().addWidget(self.info_label)
+        gui.button(box, self, "Clear Cache", callback=self.clear_cache, autoDefault=False,
+                   tooltip="Forget the stored embeddings of all images and models.")
+        self.cancel_button = gui.button(self.buttonsArea, self, "Cancel",
+                                        callback=self.cancel_embedding, autoDefault=False)
+        self.cancel_button.setEnabled(False)
+        gui.auto_apply(self.buttonsArea, self, "auto_commit")
+        self._update_features_box()
+
+    # ------------------------------------------------------------- controls
+
+    def _method_changed(self):
+        self.method = self._methods[self.method_combo.currentIndex()]
+        self._update_features_box()
+        self.commit.deferred()
+
+    def _features_changed(self):
+        self.feature_sets = [key for key, check in self.feature_checks.items()
+                             if check.isChecked()]
+        if self.method == HAND_MADE:
+            self.commit.deferred()
+
+    def _update_features_box(self):
+        self.features_box.setEnabled(self.method == HAND_MADE)
+
+    def clear_cache(self):
+        core_cache.clear_cache()
+        self.info_label.setText("Cache cleared.")
+
+    # ---------------------------------------------------------------- input
+
+    @Inputs.images
+    def set_data(self, data: Optional[Table]):
+        self.closeContext()
+        self.cancel()
+        self.Error.no_image_column.clear()
+        self.data = data
+        candidates = tables.image_column_candidates(data.domain) if data else []
+        self.column_model[:] = candidates
+        self.image_column = candidates[0] if candidates else None
+        if data is not None and not candidates:
+            self.Error.no_image_column()
+        if data is not None:
+            self.openContext(data.domain)
+        self.commit.now()
+
+    # --------------------------------------------------------------- commit
+
+    @gui.deferred
+    def commit(self):
+        self.cancel()
+        self.clear_messages_for_run()
+        if self.data is None or self.image_column is None or not len(self.data):
+            self._set_result(None)
+            self.info_label.setText("No data." if self.data is None else "No images.")
+            return
+        if self.method == HAND_MADE and not self.feature_sets:
+            self.Warning.no_features()
+            self._set_result(None)
+            return
+        self.info_label.setText(f"Embedding {len(self.data):,} images …")
+        self.cancel_button.setEnabled(True)
+        self.start(run, self.data, self.image_column, self.method,
+                   list(self.feature_sets), self.wavelet_levels)
+
+    def clear_messages_for_run(self):
+        self.Warning.skipped.clear()
+        self.Warning.no_features.clear()
+        self.Error.all_failed.clear()
+        self.Error.failed.clear()
+
+    def cancel_embedding(self):
+        self.cancel()
+        self.cancel_button.setEnabled(False)
+        kept = "; finished embeddings are cached" if self.method != HAND_MADE else ""
+        self.info_label.setText(f"Cancelled{kept}.")
+
+    def on_partial_result(self, progress):
+        done, total, rate = progress
+        self.info_label.setText(f"{done:,} of {total:,} images, {rate:,.1f} images/s")
+
+    def on_done(self, result: EmbedResult):
+        self.cancel_button.setEnabled(False)
+        self._set_result(result)
+
+    def on_exception(self, ex: Exception):
+        self.cancel_button.setEnabled(False)
+        if isinstance(ex, (ImageLabError, OSError, ValueError)):
+            self.Error.failed(str(ex))
+        else:
+            self.Error.failed(f"Unexpected error: {type(ex).__name__}: {ex}")
+        self._set_result(None)
+
+    def _set_result(self, result: Optional[EmbedResult]):
+        self.result = result
+        if result is not None:
+            total = len(self.data)
+            done = total - result.n_skipped
+            text = f"{done:,} of {total:,} images embedded"
+            if result.cached:
+                text += f" ({result.cached:,} from the cache)"
+            self.info_label.setText(text + ".")
+            if result.errors and result.data is None:
+                self.Error.all_failed(skipped_summary(result.errors, total))
+            elif result.errors:
+                self.Warning.skipped(skipped_summary(result.errors, total))
+        self.Outputs.embeddings.send(result.data if result else None)
+        self.Outputs.skipped.send(result.skipped if result else None)
+
+    def send_report(self):
+        if self.data is None:
+            return
+        method = "Hand-made features: " + ", ".join(self.feature_sets) \
+            if self.method == HAND_MADE else self.method
+        items = [("Embedder", method),
+                 ("Image column", self.image_column.name if self.image_column else "none")]
+        if self.result is not None:
+            items += [("Images", f"{len(self.data):,}"),
+                      ("Skipped", f"{self.result.n_skipped:,}")]
+        self.report_items(items)
+        if self.result is not None and self.result.errors:
+            self.report_items("Skipped images", [(e.path, e.reason)
+                                                 for e in self.result.errors[:20]])
+
+    def onDeleteWidget(self):
+        self.shutdown()
+        super().onDeleteWidget()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from orangecontrib.imagelab import import_images
+    from tests.images import skimage_sample
+    WidgetPreview(OWImageEmbedding).run(
+        import_images(str(skimage_sample("chelsea.png").parent)).data)
