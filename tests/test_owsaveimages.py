@@ -1,0 +1,129 @@
+"""Save Images widget: off-thread saving, auto-save off, column choice, summary."""
+import tempfile
+from pathlib import Path
+
+from Orange.widgets.tests import base
+from PIL import Image
+
+from orangecontrib.imagelab.widgets.owsaveimages import OWSaveImages
+from tests.test_save_api import image_table
+
+
+class TestOWSaveImages(base.WidgetTest):
+    def setUp(self):
+        self.widget = self.create_widget(OWSaveImages)
+        self.tmp = Path(tempfile.mkdtemp(prefix="imagelab-owsave-"))
+        names = [f"{c}/{c}.{i}.jpg" for c in ("red", "blue") for i in range(3)]
+        self.data = image_table(self.tmp / "src", names, [n.split("/")[0] for n in names],
+                                groups=["a", "b", None, "a", "b", "a"])
+
+    def tearDown(self):
+        import shutil
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        super().tearDown()
+
+    def save(self):
+        self.widget.commit.now()
+        self.wait_until_finished()
+
+    def files(self, folder):
+        return sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob("*.jpg"))
+
+    def test_nothing_saved_until_save_is_pressed(self):
+        w = self.widget
+        self.assertFalse(w.auto_save)
+        w.set_folder(str(self.tmp / "out"))
+        self.send_signal(w.Inputs.data, self.data)
+        self.wait_until_finished()
+        self.assertFalse((self.tmp / "out").exists())
+        self.assertIs(w.by_column, self.data.domain.class_var)
+        self.save()
+        self.assertEqual(len(self.files(self.tmp / "out")), 6)
+        self.assertIn("6 saved", w.info_label.text())
+        self.assertEqual(self.files(self.tmp / "out")[:3],
+                         ["blue/blue.0.jpg", "blue/blue.1.jpg", "blue/blue.2.jpg"])
+        # saving again writes nothing twice
+        self.save()
+        self.assertIn("6 already present", w.info_label.text())
+        self.assertEqual(len(self.files(self.tmp / "out")), 6)
+
+    def test_by_meta_column_and_flat(self):
+        w = self.widget
+        self.send_signal(w.Inputs.data, self.data)
+        w.set_folder(str(self.tmp / "groups"))
+        group = self.data.domain["group"]
+        self.assertIn(group, w.by_model)
+        w.by_column = group
+        self.save()
+        self.assertEqual({Path(f).parent.name for f in self.files(self.tmp / "groups")},
+                         {"a", "b", "_unlabeled"})
+        w.set_folder(str(self.tmp / "flat"))
+        w.by_column = None
+        self.save()
+        self.assertEqual(len(list((self.tmp / "flat").glob("*.jpg"))), 6)
+
+    def test_convert_with_scaling(self):
+        w = self.widget
+        self.send_signal(w.Inputs.data, self.data)
+        w.set_folder(str(self.tmp / "png"))
+        w.mode, w.format, w.scale, w.max_size = "convert", "png", True, 32
+        self.save()
+        pngs = list((self.tmp / "png").rglob("*.png"))
+        self.assertEqual(len(pngs), 6)
+        with Image.open(pngs[0]) as im:
+            self.assertEqual(im.size, (32, 24))
+
+    def test_skipped_files_are_named_and_report(self):
+        w = self.widget
+        (self.tmp / "src" / "red" / "red.1.jpg").unlink()
+        self.send_signal(w.Inputs.data, self.data)
+        w.set_folder(str(self.tmp / "out"))
+        self.save()
+        self.assertTrue(w.Warning.skipped.is_shown())
+        self.assertIn("1 of 6 files skipped: red/red.1.jpg (file not found)",
+                      str(w.Warning.skipped))
+        w.send_report()
+
+    def test_errors(self):
+        w = self.widget
+        self.send_signal(w.Inputs.data, self.data)
+        self.save()
+        self.assertTrue(w.Error.no_folder.is_shown())
+        (self.tmp / "a_file").write_text("x")
+        w.set_folder(str(self.tmp / "a_file"))
+        self.save()
+        self.assertTrue(w.Error.failed.is_shown())
+        self.assertIn("not a folder", str(w.Error.failed))
+        no_images = self.data.transform(self.data.domain.__class__(
+            self.data.domain.attributes, self.data.domain.class_vars))
+        self.send_signal(w.Inputs.data, no_images)
+        self.assertTrue(w.Error.no_image_column.is_shown())
+        self.send_signal(w.Inputs.data, None)
+        self.assertFalse(w.Error.no_image_column.is_shown())
+
+    def test_cancel_keeps_what_was_saved(self):
+        w = self.widget
+        self.send_signal(w.Inputs.data, self.data)
+        w.set_folder(str(self.tmp / "out"))
+        w.commit.now()
+        w.cancel_saving()
+        self.assertTrue(w.Information.cancelled.is_shown())
+        self.save()
+        self.assertEqual(len(self.files(self.tmp / "out")), 6)
+        self.assertFalse(list((self.tmp / "out").rglob("*.part")))
+
+    def test_auto_save_and_settings(self):
+        w = self.widget
+        w.auto_save = True
+        w.set_folder(str(self.tmp / "auto"))
+        self.send_signal(w.Inputs.data, self.data)
+        self.wait_until_finished()
+        self.assertEqual(len(self.files(self.tmp / "auto")), 6)
+        w.by_column = self.data.domain["group"]
+        w.mode = "link"
+        settings = self.widget.settingsHandler.pack_data(w)
+        w2 = self.create_widget(OWSaveImages, stored_settings=settings)
+        self.send_signal(w2.Inputs.data, self.data, widget=w2)
+        self.assertEqual(w2.by_column.name, "group")
+        self.assertEqual(w2.mode, "link")
+        self.assertEqual(w2.folder, str(self.tmp / "auto"))
