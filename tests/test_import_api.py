@@ -179,3 +179,18 @@ def test_unknown_optype_is_a_clear_error(tmp_path):
         "annotations": []}))
     with pytest.raises(AnnotationError, match="unknown optype 'colour'.*categorical"):
         import_images(tmp_path / "set.json")
+
+
+def test_annotations_inside_zip(tmp_path):
+    src = make_class_folders(tmp_path / "src", per_class=2)
+    (src / "labels.csv").write_text("file,label\ncats_0.jpg,tabby\ndogs_1.jpg,pug\n")
+    with zipfile.ZipFile(tmp_path / "set.zip", "w") as zf:
+        for p in src.rglob("*"):
+            zf.write(p, p.relative_to(src).as_posix())
+    result = import_images(tmp_path / "set.zip")
+    assert result.data.domain.class_var.name == "label"
+    assert result.annotations.endswith("labels.csv")
+    labels = dict(zip(column(result.data, "image"),
+                      result.data.get_column("label")))
+    assert labels["cats/cats_0.jpg"] == 1  # "pug" < "tabby"
+    assert math.isnan(labels["cats/cats_1.jpg"])

@@ -274,10 +274,16 @@ def probe_files(files, *, check_full: bool = False, workers: Optional[int] = Non
         report = sub_range(callback, first, 1.0)
 
         def job(i):
+            path = files[i][1]
             try:
-                return decoding.probe(files[i][1], full=check_full)
+                return decoding.probe(path, full=check_full)
             except ImageError as err:
                 return err
+            except Warning as warning:  # DecompressionBombWarning under -W error
+                return ImageError(path, f"too many pixels (decompression bomb): {warning}")
+            except Exception as err:  # pylint: disable=broad-except
+                # A bug in an image plugin must not stop the other files.
+                return ImageError(path, f"cannot read ({type(err).__name__}: {err})")
 
         workers = workers or min(8, (os.cpu_count() or 2) + 2)
         with ThreadPoolExecutor(workers) as pool:
@@ -454,8 +460,6 @@ def _extract(zf, infos, temp: Path, archive, max_bytes, callback):
             continue  # duplicate name in the archive: keep the first
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError,
                 NotImplementedError, RuntimeError) as err:
-            if isinstance(err, ArchiveError):
-                raise
             raise ArchiveError(f"{archive}: cannot extract '{info.filename}' "
                                f"({err})") from err
 
