@@ -23,7 +23,8 @@ from orangecontrib.imagelab.core.progress import ProgressCallback
 from orangecontrib.imagelab.core.saving import (
     MODES, FORMATS, SaveReport, SavedFile, SkippedFile, TargetFolderError)
 
-__all__ = ["save_images", "sort_predictions", "SaveReport", "SortReport",
+__all__ = ["save_images", "sort_predictions", "plan_predictions", "SaveReport", "SortReport",
+           "PredictionPlan",
            "categorical_columns", "find_prediction_columns", "TargetFolderError",
            "MODES", "FORMATS", "REVIEW_FOLDER"]
 
@@ -180,33 +181,24 @@ class SortReport:
                 + self.save.summary(max_names))
 
 
-def sort_predictions(data: Table, folder, *, prediction_column: ColumnSpec = None,
+@dataclass
+class PredictionPlan:
+    """Where each row of a predictions table goes, before anything is written."""
+    prediction_column: DiscreteVariable
+    predicted: List[Optional[str]]
+    confidence: np.ndarray
+    decisions: List[str]  # "sorted", "review" or "rejected"
+    status: List[str]     # why a row is rejected ("" otherwise)
+
+    @property
+    def counts(self) -> Dict[str, int]:
+        return {k: self.decisions.count(k) for k in ("sorted", "review", "rejected")}
+
+
+def plan_predictions(data: Table, *, prediction_column: ColumnSpec = None,
                      min_confidence: float = 0.0, review_below: Optional[float] = None,
-                     max_images: Optional[int] = None, mode: str = "copy",
-                     image_column: ColumnSpec = None, manifest: bool = True,
-                     callback: ProgressCallback = None) -> SortReport:
-    """Sort predicted images into one folder per predicted class.
-
-    Parameters
-    ----------
-    data : the table from Orange's Predictions widget (image column,
-        a categorical prediction column, and probability columns
-        ``"<model> (<class>)"``)
-    folder : target folder; nothing in it is replaced
-    prediction_column : name or variable; default the first prediction with
-        probabilities (see ``find_prediction_columns``)
-    min_confidence : an image goes to its predicted class's folder when the
-        probability of that class is at least this
-    review_below : images with ``review_below <= probability < min_confidence``
-        go to ``_review``; the others are rejected (not saved). None: no review.
-    max_images : at most this many images per folder, the most confident first
-        (the rest are rejected)
-    mode : "copy", "link" or "convert" (as in ``save_images``)
-
-    Raises ValueError when thresholds are set but the table has no
-    probabilities (in Predictions, choose "Show probabilities for: Classes
-    known to the model").
-    """
+                     max_images: Optional[int] = None) -> PredictionPlan:
+    """Decide where each row goes (see ``sort_predictions``); writes nothing."""
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must lie in [0, 1]; got {min_confidence}")
     if review_below is not None and not 0.0 <= review_below <= min_confidence:
@@ -230,8 +222,6 @@ def sort_predictions(data: Table, folder, *, prediction_column: ColumnSpec = Non
             f"the table has no probabilities for {pred_var.name!r}, so min_confidence "
             "and review_below cannot be applied: in Predictions, set 'Show "
             "probabilities for' to 'Classes known to the model'")
-    column = _image_column(data, image_column)
-    locations = tables.image_locations(data, column)
     predicted = _labels(data, pred_var)
     n = len(data)
     confidence = np.full(n, np.nan)
@@ -270,6 +260,43 @@ def sort_predictions(data: Table, folder, *, prediction_column: ColumnSpec = Non
                 decisions[rows[j]] = "rejected"
                 status[rows[j]] = f"rejected: over max_images={max_images}"
 
+    return PredictionPlan(pred_var, predicted, confidence, decisions, status)
+
+
+def sort_predictions(data: Table, folder, *, prediction_column: ColumnSpec = None,
+                     min_confidence: float = 0.0, review_below: Optional[float] = None,
+                     max_images: Optional[int] = None, mode: str = "copy",
+                     image_column: ColumnSpec = None, manifest: bool = True,
+                     callback: ProgressCallback = None) -> SortReport:
+    """Sort predicted images into one folder per predicted class.
+
+    Parameters
+    ----------
+    data : the table from Orange's Predictions widget (image column,
+        a categorical prediction column, and probability columns
+        ``"<model> (<class>)"``)
+    folder : target folder; nothing in it is replaced
+    prediction_column : name or variable; default the first prediction with
+        probabilities (see ``find_prediction_columns``)
+    min_confidence : an image goes to its predicted class's folder when the
+        probability of that class is at least this
+    review_below : images with ``review_below <= probability < min_confidence``
+        go to ``_review``; the others are rejected (not saved). None: no review.
+    max_images : at most this many images per folder, the most confident first
+        (the rest are rejected)
+    mode : "copy", "link" or "convert" (as in ``save_images``)
+
+    Raises ValueError when thresholds are set but the table has no
+    probabilities (in Predictions, choose "Show probabilities for: Classes
+    known to the model").
+    """
+    plan = plan_predictions(data, prediction_column=prediction_column,
+                            min_confidence=min_confidence, review_below=review_below,
+                            max_images=max_images)
+    pred_var, predicted, confidence = plan.prediction_column, plan.predicted, plan.confidence
+    decisions, status = plan.decisions, list(plan.status)
+    n = len(data)
+    locations = tables.image_locations(data, _image_column(data, image_column))
     chosen = [i for i, d in enumerate(decisions) if d != "rejected"]
     labels = [predicted[i] if decisions[i] == "sorted" else _REVIEW_KEY for i in chosen]
     report = core.save_files([locations[i] for i in chosen], folder, labels=labels,
@@ -287,8 +314,7 @@ def sort_predictions(data: Table, folder, *, prediction_column: ColumnSpec = Non
     for item in report.already_present:
         status[chosen[item.index]] = "already present"
     result = SortReport(save=report, prediction_column=pred_var.name,
-                        decisions=decisions, confidence=confidence,
-                        counts={k: decisions.count(k) for k in ("sorted", "review", "rejected")})
+                        decisions=decisions, confidence=confidence, counts=plan.counts)
     annotated = tables.append_columns(
         data, metas=[(ContinuousVariable("confidence"), confidence),
                      (StringVariable("saved as"), np.array(saved_as, dtype=object)),
