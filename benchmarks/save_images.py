@@ -1,0 +1,161 @@
+"""Save Images speed: copy mode vs ``cp -r`` of the same files, link mode, a rerun.
+
+    .venv/bin/python benchmarks/save_images.py [--n 10000]
+
+Makes N noisy 320x240 JPEGs (about 20-30 KB each) in 10 class folders once
+under benchmarks/_work/, then, in the same run and on the same file system,
+each into a fresh folder:
+  cp -r            the baseline (GNU coreutils)
+  copy             save_files(mode="copy"): temp file + hard link to a name
+                   that is never overwritten, SHA-256 for the manifest, a
+                   manifest row per file
+  copy, no hash    the same with the SHA-256 left out (a stand-in for the
+                   cost of hashing; not an option of save_images)
+  link             hard links (with SHA-256), and without hashing
+  rerun            copy mode into the folder already filled: nothing written
+Prints seconds, files/s and the ratio of throughputs against cp -r.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from orangecontrib.imagelab.core import saving  # noqa: E402
+
+WORK = ROOT / "benchmarks" / "_work" / "save_images"
+CLASSES = [f"class{k}" for k in range(10)]
+
+
+def make_sources(n: int) -> Path:
+    src = WORK / f"src_{n}"
+    stamp = src / ".complete"
+    if stamp.exists():
+        return src
+    print(f"making {n:,} JPEGs under {src} (once) ...", flush=True)
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    for i in range(n):
+        folder = src / CLASSES[i % len(CLASSES)]
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = np.roll(base, i * 7, axis=1) // 2 + (i % 97)
+        Image.fromarray(pixels.astype(np.uint8)).save(folder / f"photo.{i:05d}.jpg",
+                                                      quality=70)
+    stamp.write_text("ok\n")
+    return src
+
+
+def listing(src: Path):
+    sources, labels = [], []
+    for cls in CLASSES:
+        for path in sorted((src / cls).iterdir()):
+            sources.append(str(path))
+            labels.append(cls)
+    return sources, labels
+
+
+_RUN = f"run-{os.getpid()}-{time.time_ns()}"
+_counter = [0]
+
+
+def fresh(name: str) -> Path:
+    """A new, empty folder. Nothing is deleted during the measurements: on this
+    file system (ext4 with discard), deleting thousands of files slows the
+    file creations that follow for a while, which would skew the timings."""
+    _counter[0] += 1
+    path = WORK / "out" / _RUN / f"{name}-{_counter[0]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def sync():
+    os.sync()  # flush earlier writes so they don't slow the next measurement
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="take the best of this many runs of each")
+    args = parser.parse_args()
+    src = make_sources(args.n)
+    sources, labels = listing(src)
+    n = len(sources)
+    total = sum(os.path.getsize(s) for s in sources)
+    print(f"{n:,} files, {total / 1e6:.1f} MB, {os.cpu_count()} CPUs")
+
+    def cp():
+        subprocess.run(["cp", "-r", str(src), str(fresh("cp"))], check=True)
+
+    def copy(hash_files=True):
+        def go():
+            out = fresh("copy")
+            if hash_files:
+                return saving.save_files(sources, out, labels=labels)
+            original = saving._copy_hashing
+            saving._copy_hashing = _copy_no_hash
+            try:
+                return saving.save_files(sources, out, labels=labels)
+            finally:
+                saving._copy_hashing = original
+        return go
+
+    def link(hash_links=True):
+        return lambda: saving.save_files(sources, fresh("link"), labels=labels,
+                                         mode="link", hash_links=hash_links)
+
+    rerun_folder = fresh("rerun")
+    saving.save_files(sources, rerun_folder, labels=labels)
+    kinds = {"cp": cp, "copy": copy(), "nohash": copy(False), "link": link(),
+             "link_nohash": link(False),
+             "rerun": lambda: saving.save_files(sources, rerun_folder, labels=labels)}
+    times = {kind: [] for kind in kinds}
+    # Interleaved rounds, so that a busy moment of the shared machine or the
+    # file system's background work hits every contender alike.
+    for _ in range(args.repeat):
+        for kind, fn in kinds.items():
+            sync()
+            seconds, result = timed(fn)
+            times[kind].append(seconds)
+            if kind == "copy":
+                assert len(result.saved) == n, result.summary()
+            if kind == "rerun":
+                assert len(result.already_present) == n
+    t_cp, t_copy, t_nohash, t_link, t_link_nohash, t_rerun = (
+        min(times[k]) for k in kinds)
+
+    def line(name, seconds, note=""):
+        print(f"{name:<28} {seconds:7.2f} s  {n / seconds:9,.0f} files/s  "
+              f"{t_cp / seconds:5.2f} x cp -r  {note}")
+
+    print(f"--- best of {args.repeat} interleaved rounds; ratio = cp -r time / our time")
+    line("cp -r", t_cp)
+    line("save_images copy", t_copy, "(target >= 0.5)")
+    line("  copy without SHA-256", t_nohash, "(cost of hashing)")
+    line("save_images link", t_link)
+    line("  link without SHA-256", t_link_nohash)
+    line("rerun (all already present)", t_rerun)
+    shutil.rmtree(WORK / "out" / _RUN)  # our own benchmark output
+
+
+def _copy_no_hash(source, target):
+    shutil.copyfile(source, target)
+    return "", os.path.getsize(target)
+
+
+if __name__ == "__main__":
+    main()
