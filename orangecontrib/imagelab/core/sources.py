@@ -53,7 +53,7 @@ _MANIFEST = ".imagelab-archive.json"    # hidden, so scans ignore it
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRecord:
     """One readable image: ``path`` is relative to the root, with "/"."""
     path: str
@@ -64,7 +64,7 @@ class ImageRecord:
     label: Optional[str]    # innermost folder; None at the root
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SkippedEntry:
     """A file or archive entry that was not imported, and why."""
     path: str
