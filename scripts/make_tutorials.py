@@ -1,0 +1,192 @@
+"""Write the tutorial workflows (.ows) from the specs below (run by hand; results committed).
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/make_tutorials.py
+
+Workflows are written with orange-canvas-core's own writer, with settings as
+literals only (no pickles), so the files stay readable and diffable. Sample
+paths are relative to the workflow file ("../sample/..."), so they work on
+any machine.
+"""
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+from AnyQt.QtWidgets import QApplication
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TUTORIALS = os.path.join(ROOT, "orangecontrib", "imagelab", "tutorials")
+SORTED_FOLDER = "~/Image Lab/sorted photos"
+SAVED_FOLDER = "~/Image Lab/saved images"
+
+
+@dataclass
+class Node:
+    name: str          # the widget's name in the toolbox
+    title: str
+    position: Tuple[float, float]
+    properties: Dict = field(default_factory=dict)
+    ours: bool = True  # Image Lab's widget, or Orange's
+
+
+@dataclass
+class Workflow:
+    file: str
+    title: str
+    description: str
+    nodes: Dict[str, Node]
+    links: List[Tuple[str, str, str, str]]        # source, output, sink, input
+    notes: List[Tuple[Tuple[float, float, float, float], str]]  # rect, text
+
+
+def source(path: str) -> Dict:
+    """Import Images' settings for a sample folder, relative to the workflow."""
+    return {"recent_paths": [{"abspath": path, "relpath": path}], "check_full": False}
+
+
+EXPLORE = Workflow(
+    "explore-photos.ows", "Explore a photo collection",
+    "Import photos, embed them with a neural network, look at them arranged by "
+    "similarity, mark a group and save it into folders.",
+    nodes={
+        "import": Node("Import Images", "Import Images", (80, 200),
+                       source("../sample/fashion/labelled")),
+        "embed": Node("Image Embedding", "Image Embedding", (260, 200)),
+        "grid": Node("Image Grid", "Image Grid", (460, 120)),
+        "viewer": Node("Image Viewer", "Image Viewer", (460, 300)),
+        "save": Node("Save Images", "Save Images", (660, 120),
+                     {"folder": SAVED_FOLDER}),
+        "table": Node("Data Table", "Data Table", (660, 300), ours=False),
+    },
+    links=[("import", "Data", "embed", "Images"),
+           ("embed", "Embeddings", "grid", "Embeddings"),
+           ("embed", "Embeddings", "viewer", "Data"),
+           ("grid", "Selected Images", "save", "Data"),
+           ("viewer", "Selected Images", "table", "Data")],
+    notes=[((20, 20, 300, 110),
+            "1. Import Images reads the bundled sample: 200 Fashion-MNIST photos in five "
+            "class folders. Point it to your own folder or zip."),
+           ((330, 330, 300, 100),
+            "2. Image Embedding turns each image into 1,280 numbers with EfficientNet-Lite0, "
+            "a model that ships with the add-on (no internet needed)."),
+           ((560, 10, 320, 90),
+            "3. In Image Grid, drag over images to mark a group (Shift: new group); "
+            "Save Images writes the marked group into one folder per group.")])
+
+
+SORT = Workflow(
+    "sort-new-photos.ows", "Sort new photos with a trained model",
+    "Train a classifier on labelled photos, check it with cross-validation, predict "
+    "the classes of new photos and sort them into folders, with a review pile.",
+    nodes={
+        "import": Node("Import Images", "Labelled Photos", (60, 160),
+                       source("../sample/fashion/labelled")),
+        "embed": Node("Image Embedding", "Embed Labelled", (230, 160)),
+        "learner": Node("Logistic Regression", "Logistic Regression", (400, 60), ours=False),
+        "test": Node("Test and Score", "Test and Score", (600, 60), ours=False),
+        "grid": Node("Image Grid", "Image Grid", (400, 260)),
+        "import_new": Node("Import Images", "New Photos", (60, 420),
+                           source("../sample/fashion/new")),
+        "embed_new": Node("Image Embedding", "Embed New", (230, 420)),
+        "predict": Node("Predictions", "Predictions", (600, 340), ours=False),
+        "folders": Node("Predictions to Folders", "Predictions to Folders", (780, 340),
+                        {"folder": SORTED_FOLDER, "min_confidence": 0.8,
+                         "review_below": 0.5}),
+        "viewer": Node("Image Viewer", "Review Pile", (960, 340)),
+    },
+    links=[("import", "Data", "embed", "Images"),
+           ("embed", "Embeddings", "learner", "Data"),
+           ("embed", "Embeddings", "test", "Data"),
+           ("learner", "Learner", "test", "Learner"),
+           ("embed", "Embeddings", "grid", "Embeddings"),
+           ("import_new", "Data", "embed_new", "Images"),
+           ("embed_new", "Embeddings", "predict", "Data"),
+           ("learner", "Model", "predict", "Predictors"),
+           ("predict", "Predictions", "folders", "Predictions"),
+           ("folders", "Review", "viewer", "Data")],
+    notes=[((20, 10, 330, 100),
+            "1. Labelled photos: one sub-folder per class (the bundled sample has five "
+            "classes of Fashion-MNIST). Image Embedding turns them into numbers."),
+           ((560, 150, 330, 90),
+            "2. Logistic Regression learns the classes; Test and Score shows its "
+            "cross-validated accuracy and AUC."),
+           ((20, 500, 360, 90),
+            "3. New photos, without labels, are embedded with the same model and "
+            "Predictions applies the trained classifier."),
+           ((700, 440, 360, 110),
+            "4. Predictions to Folders writes each photo into its predicted class's folder "
+            "when the model is sure, to _review when unsure. Press Save: nothing is "
+            "overwritten or deleted.")])
+
+
+CLEAN = Workflow(
+    "clean-scraped-photos.ows", "Keep only the photos that show a label",
+    "Name what each photo shows with an ImageNet model and keep only the photos of a "
+    "chosen label, with a review pile for the uncertain ones.",
+    nodes={
+        "import": Node("Import Images", "Scraped Photos", (80, 200),
+                       source("../sample/photos")),
+        "labels": Node("Image Labels", "Image Labels", (280, 200),
+                       {"labels_text": "cat", "min_confidence": 0.5, "review_min": 0.2}),
+        "matched": Node("Image Viewer", "Matched", (500, 100)),
+        "review": Node("Image Viewer", "Review", (500, 300)),
+        "save": Node("Save Images", "Save Images", (700, 100), {"folder": SAVED_FOLDER}),
+        "table": Node("Data Table", "All Labels", (500, 460), ours=False),
+    },
+    links=[("import", "Data", "labels", "Images"),
+           ("labels", "Matched", "matched", "Data"),
+           ("labels", "Review", "review", "Data"),
+           ("labels", "Matched", "save", "Data"),
+           ("labels", "Labelled Images", "table", "Data")],
+    notes=[((20, 20, 330, 110),
+            "1. A 'scraped' set: real photos (a cat, coffee, an astronaut, a rocket) "
+            "with near-duplicates. Image Labels names what each shows."),
+           ((600, 200, 320, 90),
+            "2. Type a label ('cat', 'bird', 'cup', ...): general names match all the "
+            "classes under them. Matched photos go on; uncertain ones to Review.")])
+
+WORKFLOWS = [EXPLORE, SORT, CLEAN]
+
+
+def find_description(registry, name: str, ours: bool):
+    prefix = "orangecontrib.imagelab." if ours else "Orange."
+    for desc in registry.widgets():
+        if desc.name == name and desc.qualified_name.startswith(prefix):
+            return desc
+    raise LookupError(f"no widget {name!r} ({'Image Lab' if ours else 'Orange'})")
+
+
+def build(workflow: Workflow, registry):
+    from orangecanvas.scheme import (
+        Scheme, SchemeLink, SchemeNode, SchemeTextAnnotation)
+    scheme = Scheme(title=workflow.title, description=workflow.description)
+    nodes = {}
+    for key, spec in workflow.nodes.items():
+        desc = find_description(registry, spec.name, spec.ours)
+        node = SchemeNode(desc, title=spec.title, position=spec.position,
+                          properties=dict(spec.properties))
+        scheme.add_node(node)
+        nodes[key] = node
+    for source_key, output, sink_key, input_ in workflow.links:
+        scheme.add_link(SchemeLink(nodes[source_key], output, nodes[sink_key], input_))
+    for rect, text in workflow.notes:
+        scheme.add_annotation(SchemeTextAnnotation(rect, text))
+    return scheme
+
+
+def main() -> int:
+    app = QApplication(sys.argv[:1])  # noqa: F841
+    from orangecanvas.scheme.readwrite import scheme_to_ows_stream
+    from orangecontrib.imagelab.tutorials.headless import widget_registry
+    registry = widget_registry()
+    for workflow in WORKFLOWS:
+        scheme = build(workflow, registry)
+        path = os.path.join(TUTORIALS, workflow.file)
+        with open(path, "wb") as f:
+            scheme_to_ows_stream(scheme, f, pretty=True, pickle_fallback=False)
+        print(f"wrote {os.path.relpath(path, ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
