@@ -376,3 +376,20 @@ def test_core_runs_without_orange(tmp_path, photos):
                          capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "4"
+
+
+def test_link_across_devices_falls_back_to_copy(tmp_path):
+    """/dev/shm is a tmpfs, another device than the test's temporary folder."""
+    import tempfile
+    shm = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        assert os.stat(shm).st_dev != os.stat(tmp_path).st_dev
+        source = make_image(shm / "far.jpg")
+        report = save_files([source], tmp_path / "out", mode="link")
+        saved = report.saved[0]
+        assert not os.path.samefile(saved.source, saved.destination)
+        assert sha(saved.destination) == sha(source) == saved.sha256
+        again = save_files([source], tmp_path / "out", mode="link")
+        assert len(again.already_present) == 1
+    finally:
+        shutil.rmtree(shm)

@@ -436,9 +436,10 @@ class _Saver:
         return result
 
     # -- worker step: bytes into a temporary file next to the target
-    def prepare(self, job: _Job) -> _Job:
+    def prepare(self, job: _Job, mode: Optional[str] = None) -> _Job:
+        mode = mode or self.mode
         first = os.path.join(job.directory, job.name)
-        if self.mode == "link" and not decoding.is_url(job.source):
+        if mode == "link" and not decoding.is_url(job.source):
             try:
                 st = os.stat(job.source)
                 if not os.path.isfile(job.source):
@@ -449,7 +450,7 @@ class _Saver:
             except OSError as err:
                 raise _SourceError(err) from err
             return job
-        if self.mode == "copy" and not decoding.is_url(job.source):
+        if mode == "copy" and not decoding.is_url(job.source):
             # A rerun: the first name already holds this content -> no copy.
             try:
                 size = os.stat(job.source).st_size
@@ -464,7 +465,7 @@ class _Saver:
         temp = _temp_path(job.directory)
         job.temp = temp
         try:
-            if self.mode == "convert":
+            if mode == "convert":
                 job.sha256, job.bytes = self._convert(job.source, temp)
             elif decoding.is_url(job.source):
                 try:
@@ -527,11 +528,7 @@ class _Saver:
                                                  errno.EOPNOTSUPP, errno.EMLINK):
                     # Another device, or links not allowed: copy instead.
                     copy_job = _Job(job.index, job.source, job.label, job.directory, job.name)
-                    saved_mode, self.mode = self.mode, "copy"
-                    try:
-                        self.prepare(copy_job)
-                    finally:
-                        self.mode = saved_mode
+                    self.prepare(copy_job, mode="copy")
                     result = self.place(copy_job)
                     job.sha256, job.bytes = copy_job.sha256, copy_job.bytes
                     return result
