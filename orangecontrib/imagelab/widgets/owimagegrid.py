@@ -1,0 +1,360 @@
+"""Image Grid: images on a regular grid, similar ones side by side."""
+import base64
+import hashlib
+import os
+from typing import Optional
+
+import numpy as np
+from AnyQt.QtCore import QBuffer, QByteArray, QSize, QTimer
+from AnyQt.QtGui import QColor
+
+from Orange.data import Table, Variable
+from Orange.widgets import gui
+from Orange.widgets.settings import ContextSetting, DomainContextHandler, Setting
+from Orange.widgets.utils.annotated_data import (
+    create_annotated_table, create_groups_table)
+from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
+from Orange.widgets.utils.itemmodels import DomainModel, VariableListModel
+from Orange.widgets.utils.widgetpreview import WidgetPreview
+from Orange.widgets.widget import Input, Msg, Output, OWWidget
+
+from orangecontrib.imagelab import tables
+from orangecontrib.imagelab.core.errors import Cancelled
+from orangecontrib.imagelab.core.layout import (
+    GridLayout, grid_layout, grid_shape, pca_map, snap_to_grid)
+from orangecontrib.imagelab.widgets.utils.imageviews import ImagePreview, ThumbnailGrid
+
+
+def run(vectors: np.ndarray, n_jobs: int, state: TaskState) -> GridLayout:
+    """A quick PCA grid first (as a partial result), then the t-SNE grid."""
+    def callback(fraction: float):
+        state.set_progress_value(100 * fraction)
+        if state.is_interruption_requested():
+            raise Cancelled()
+
+    n = len(vectors)
+    shape = grid_shape(n)
+    state.set_status("Arranging images ...")
+    reduced = pca_map(vectors, n_components=min(50, max(2, vectors.shape[1])))
+    state.set_partial_result(
+        GridLayout(shape, snap_to_grid(reduced[:, :2], shape), reduced[:, :2]))
+    callback(0.05)
+    return grid_layout(reduced, shape=shape, n_jobs=n_jobs,
+                       callback=lambda f: callback(0.05 + 0.95 * f))
+
+
+def selection_key(data: Table) -> str:
+    """A short fingerprint of a table's rows, to recognise the same data again."""
+    digest = hashlib.sha1(str(len(data)).encode())
+    candidates = tables.image_column_candidates(data.domain)
+    if candidates:
+        digest.update("\0".join(map(str, data.get_column(candidates[0]))).encode())
+    else:
+        digest.update(np.ascontiguousarray(data.X, dtype=float).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def skipped_message(failed: dict, total: int) -> str:
+    """ "3 of 1,204 images cannot be shown: a.jpg (truncated JPEG), ..." """
+    first = ", ".join(f"{os.path.basename(path) or path} ({reason})"
+                      for path, reason in list(failed.items())[:3])
+    more = ", ..." if len(failed) > 3 else ""
+    return f"{len(failed):,} of {total:,} images cannot be shown: {first}{more}"
+
+
+class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
+    name = "Image Grid"
+    description = "Show images on a grid, similar images side by side."
+    icon = "icons/ImageGrid.svg"
+    priority = 300
+    keywords = "image, grid, similarity, embedding, t-sne, arrange, group"
+
+    class Inputs:
+        data = Input("Embeddings", Table, default=True)
+        data_subset = Input("Data Subset", Table)
+
+    class Outputs:
+        selected_data = Output("Selected Images", Table, default=True)
+        annotated_data = Output("Images", Table)
+
+    settingsHandler = DomainContextHandler()
+    image_var: Optional[Variable] = ContextSetting(None)
+    label_var: Optional[Variable] = ContextSetting(None)
+    color_var: Optional[Variable] = ContextSetting(None)
+    cell_size: int = Setting(96)
+    # Selection as [[row, group], ...] for the data whose fingerprint is
+    # ``selection_key``; restored when that same data arrives again.
+    selection: list = Setting([], schema_only=True)
+    selection_key: str = Setting("", schema_only=True)
+    auto_commit: bool = Setting(True)
+
+    class Warning(OWWidget.Warning):
+        broken = Msg("{}")
+
+    class Error(OWWidget.Error):
+        no_image_column = Msg("The data has no image column: connect Import Images "
+                              "or Image Embedding (a text column with type=image).")
+        no_features = Msg("The data has no numeric features to arrange the images by: "
+                          "connect Image Embedding first.")
+        layout_failed = Msg("The layout failed: {}")
+
+    class Information(OWWidget.Information):
+        ignored = Msg("{} non-numeric feature(s) are not used for the layout.")
+
+    def __init__(self):
+        OWWidget.__init__(self)
+        ConcurrentWidgetMixin.__init__(self)
+        self.data: Optional[Table] = None
+        self.subset_ids: Optional[np.ndarray] = None
+        self.layout: Optional[GridLayout] = None
+        self.locations = []
+        self.failed = {}
+
+        self.image_model = VariableListModel()
+        self.label_model = DomainModel(placeholder="(none)")
+        self.color_model = DomainModel(placeholder="(none)", valid_types=DomainModel.PRIMITIVE)
+        box = gui.vBox(self.controlArea, "Images")
+        gui.comboBox(box, self, "image_var", label="Image column:", model=self.image_model,
+                     callback=self._on_image_var)
+        gui.comboBox(box, self, "label_var", label="Label:", model=self.label_model,
+                     callback=self._update_labels)
+        gui.comboBox(box, self, "color_var", label="Frame colour:", model=self.color_model,
+                     callback=self._update_colors)
+        gui.hSlider(box, self, "cell_size", label="Size:", minValue=32, maxValue=320,
+                    step=8, createLabel=False, callback=self._on_cell_size)
+        sel = gui.vBox(self.controlArea, "Selection")
+        gui.label(sel, self, "Drag or click to select.\nShift: new group, Ctrl: add,\n"
+                             "Alt: remove. Space: preview.")
+        gui.button(sel, self, "Clear selection", callback=self._clear_selection)
+        self.controlArea.layout().addStretch(1)
+        gui.auto_apply(self.buttonsArea, self, "auto_commit")
+
+        self.view = ThumbnailGrid(self.mainArea)
+        self.view.set_cell_size(self.cell_size)
+        self.view.selectionChanged.connect(self._on_selection_changed)
+        self.view.activated.connect(self._preview)
+        self.view.loader.failed.connect(self._on_failed)
+        self.mainArea.layout().addWidget(self.view)
+        self.preview: Optional[ImagePreview] = None
+        self._warn_timer = QTimer(self, singleShot=True, interval=300,
+                                  timeout=self._update_warning)
+
+    def sizeHint(self):
+        return QSize(1000, 700)
+
+    # --- inputs -------------------------------------------------------
+    @Inputs.data
+    def set_data(self, data: Optional[Table]):
+        self.closeContext()
+        self.cancel()
+        self.clear_messages()
+        self.data = self.layout = None
+        self.locations, self.failed = [], {}
+        self.view.loader.clear()
+        domain = data.domain if data is not None else None
+        self.image_model.clear()
+        for model in (self.label_model, self.color_model):
+            model.set_domain(domain)
+        self.image_var = self.label_var = self.color_var = None
+        if data is not None:
+            images = tables.image_column_candidates(domain)
+            features = [v for v in domain.attributes if v.is_continuous]
+            if not images:
+                self.Error.no_image_column()
+            elif not features:
+                self.Error.no_features()
+            else:
+                self.data = data
+                self.image_model[:] = images
+                self.image_var = images[0]
+                self.label_var = None
+                self.color_var = domain.class_var if domain.class_var and \
+                    domain.class_var.is_discrete else None
+                if len(features) < len(domain.attributes):
+                    self.Information.ignored(len(domain.attributes) - len(features))
+                self.openContext(data)
+        self._show_items()
+        self._restore_selection()
+        if self.data is not None and len(self.data):
+            features = [v for v in self.data.domain.attributes if v.is_continuous]
+            vectors = np.column_stack([self.data.get_column(v) for v in features])
+            # openTSNE's worker threads only pay off for large maps; for small
+            # ones their start-up and hand-offs cost more than the work.
+            n_jobs = 1 if len(vectors) < 5000 else min(4, os.cpu_count() or 1)
+            self.start(run, vectors, n_jobs)
+
+    @Inputs.data_subset
+    def set_subset(self, subset: Optional[Table]):
+        self.subset_ids = subset.ids if subset is not None else None
+
+    def handleNewSignals(self):
+        self._update_faded()
+        self.commit.now()
+
+    # --- view ---------------------------------------------------------
+    def _show_items(self):
+        if self.data is None:
+            self.view.set_items([])
+            return
+        self.locations = tables.image_locations(self.data, self.image_var)
+        cells, shape = (self.layout.cells, self.layout.shape) if self.layout else (None, None)
+        self.view.set_items(self.locations, cells, shape)
+        self._update_labels()
+        self._update_colors()
+        self._update_faded()
+        missing = {f"row {i + 1}": "no image location"
+                   for i, loc in enumerate(self.locations) if loc is None}
+        self.failed.update(missing)
+        self._update_warning()
+
+    def _on_image_var(self):
+        groups = self.view.groups()
+        self._show_items()
+        self.view.set_groups(groups)
+
+    def _update_labels(self):
+        if self.data is None or self.label_var is None:
+            self.view.set_labels(None)
+        else:
+            var = self.label_var
+            self.view.set_labels([var.str_val(v) for v in self.data.get_column(var)])
+
+    def _update_colors(self):
+        var = self.color_var
+        if self.data is None or var is None:
+            self.view.set_colors(None)
+            return
+        values = self.data.get_column(var)
+        if var.is_discrete:
+            palette = [QColor(*map(int, rgb)) for rgb in var.colors]
+            colors = [None if np.isnan(v) else palette[int(v)] for v in values]
+        else:
+            palette = var.palette
+            finite = values[np.isfinite(values)]
+            low, high = (finite.min(), finite.max()) if len(finite) else (0, 1)
+            colors = [None if not np.isfinite(v) else
+                      palette.value_to_qcolor(v, low, high) for v in values]
+        self.view.set_colors(colors)
+
+    def _update_faded(self):
+        if self.data is None or self.subset_ids is None:
+            self.view.set_faded(None)
+        else:
+            self.view.set_faded(~np.isin(self.data.ids, self.subset_ids))
+
+    def _on_cell_size(self):
+        self.view.set_cell_size(self.cell_size)
+
+    def _on_failed(self, location, reason):
+        self.failed[location] = reason
+        self._warn_timer.start()
+
+    def _update_warning(self):
+        if self.failed and self.data is not None:
+            self.Warning.broken(skipped_message(self.failed, len(self.data)))
+        else:
+            self.Warning.broken.clear()
+
+    def _preview(self, index: int):
+        if self.preview is None:
+            self.preview = ImagePreview(self.view.loader, self)
+        title = self.view.tooltip(index).split("\n")[0]
+        self.preview.show_image(self.locations[index], title)
+
+    # --- layout task --------------------------------------------------
+    def on_partial_result(self, layout: GridLayout):
+        if self.layout is None and self.data is not None:
+            self.view.set_cells(layout.cells, layout.shape)
+
+    def on_done(self, layout: GridLayout):
+        self.layout = layout
+        self.view.set_cells(layout.cells, layout.shape)
+
+    def on_exception(self, ex: Exception):
+        self.Error.layout_failed(str(ex) or type(ex).__name__)
+
+    # --- selection ----------------------------------------------------
+    def _restore_selection(self):
+        if self.data is None:
+            return
+        key = selection_key(self.data)
+        groups = np.zeros(len(self.data), dtype=np.int64)
+        if key == self.selection_key:
+            for row, group in self.selection:
+                if 0 <= row < len(groups):
+                    groups[row] = group
+        else:
+            self.selection, self.selection_key = [], key
+        self.view.set_groups(groups)
+
+    def _on_selection_changed(self):
+        groups = self.view.groups()
+        self.selection = [[int(i), int(groups[i])] for i in np.flatnonzero(groups)]
+        self.commit.deferred()
+
+    def _clear_selection(self):
+        self.view.select([])
+
+    @gui.deferred
+    def commit(self):
+        if self.data is None:
+            self.Outputs.selected_data.send(None)
+            self.Outputs.annotated_data.send(None)
+            return
+        groups = self.view.groups()
+        selected = None
+        if not len(groups):
+            self.Outputs.selected_data.send(None)
+            self.Outputs.annotated_data.send(create_annotated_table(self.data, []))
+            return
+        if groups.any():
+            selected = create_groups_table(self.data, groups, False, "Group")
+        annotated = create_groups_table(self.data, groups, True, "Group")
+        annotated = create_annotated_table(annotated, np.flatnonzero(groups))
+        self.Outputs.selected_data.send(selected)
+        self.Outputs.annotated_data.send(annotated)
+
+    # --- report -------------------------------------------------------
+    def send_report(self):
+        if self.data is None:
+            return
+        groups = self.view.groups()
+        sizes = np.bincount(groups)[1:] if groups.any() else []
+        self.report_items((
+            ("Images", f"{len(self.data):,}"),
+            ("Image column", self.image_var),
+            ("Label", self.label_var),
+            ("Frame colour", self.color_var),
+            ("Grid", "{} × {}".format(*self.layout.shape) if self.layout else "not ready"),
+            ("Selection", ", ".join(f"G{g + 1}: {s}" for g, s in enumerate(sizes))
+             or "none"),
+        ))
+        buffer = QBuffer()
+        self.view.viewport().grab().save(buffer, "PNG")
+        data = base64.b64encode(QByteArray(buffer.data()).data()).decode("ascii")
+        self.report_raw(f'<img src="data:image/png;base64,{data}" style="max-width:100%"/>')
+
+    def onDeleteWidget(self):
+        self.shutdown()
+        self.view.loader.shutdown()
+        super().onDeleteWidget()
+
+
+def _preview_table():  # pragma: no cover
+    """The bundled Fashion sample with tiny-pixel features, for the preview."""
+    from orangecontrib.imagelab.core.decoding import load_array
+    root = os.path.join(os.path.dirname(__file__), "..", "sample", "fashion", "labelled")
+    paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+                   if f.endswith(".png"))
+    image_var = tables.image_variable("image", os.path.abspath(root))
+    features = np.array([load_array(p, size=(8, 8)).mean(axis=2).ravel() for p in paths])
+    cls, codes = tables.discrete_column(
+        "category", [os.path.basename(os.path.dirname(p)) for p in paths])
+    return tables.table_from_columns(
+        [(image_var, [tables.relative_value(p, os.path.abspath(root)) for p in paths]),
+         (cls, codes)] + tables.continuous_columns(
+            [f"p{i}" for i in range(64)], features), class_var=cls)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    WidgetPreview(OWImageGrid).run(_preview_table())
