@@ -1,5 +1,5 @@
 """Image Labels widget on real photos shipped with scikit-image."""
-from Orange.data import StringVariable, Table
+from Orange.data import ContinuousVariable, StringVariable
 from Orange.widgets.tests import base  # not `import WidgetTest`: pytest would collect it
 
 from orangecontrib.imagelab import tables
@@ -86,14 +86,14 @@ class TestOWImageLabels(base.WidgetTest):
             self.assertIn("broken.jpg", self.names(self.widget.Outputs.rejected))
 
     def test_no_image_column_and_no_data(self):
-        no_images = Table.from_list(
-            tables.table_from_columns([(StringVariable("a"), ["x"]),
-                                       (StringVariable("b"), ["y"])]).domain, [])
-        self.send_signal(self.widget.Inputs.data, no_images)
+        numbers = tables.table_from_columns([(ContinuousVariable("x"), [1.0, 2.0])])
+        self.send_signal(self.widget.Inputs.data, numbers)
         self.wait_until_finished()
+        self.assertTrue(self.widget.Error.no_image_column.is_shown())
+        self.assertIsNone(self.get_output(self.widget.Outputs.labelled))
         self.send_signal(self.widget.Inputs.data, None)
         self.wait_until_finished()
-        self.assertIsNone(self.get_output(self.widget.Outputs.labelled))
+        self.assertFalse(self.widget.Error.no_image_column.is_shown())
         self.assertEqual(self.widget.counts_label.text(), "No data.")
 
     def test_sliders_keep_review_below_match(self):

@@ -50,6 +50,11 @@ class CommaCompleter(QCompleter):
         return [path.split(",")[-1].strip()]
 
 
+def sentence(text: str) -> str:
+    """First letter upper case, the rest as it is (str.capitalize lowers names)."""
+    return text[:1].upper() + text[1:]
+
+
 def short_names(errors, origin: Optional[str], n: int = 3) -> str:
     """'a/IMG_1.jpg (truncated JPEG), b.png (empty file (0 bytes)), ...'."""
     def short(path):
@@ -182,7 +187,7 @@ class OWImageLabels(OWWidget, ConcurrentWidgetMixin):
         try:
             classes = self.vocabulary.classes_for(text)
         except UnknownLabelError as err:
-            self.hint.setText(str(err).capitalize())
+            self.hint.setText(sentence(str(err)))
             return
         names = [self.vocabulary.class_names[i] for i in classes[:4]]
         more = ", ..." if len(classes) > 4 else ""
@@ -236,7 +241,7 @@ class OWImageLabels(OWWidget, ConcurrentWidgetMixin):
             try:
                 self.vocabulary.classes_for(self.label_text)
             except UnknownLabelError as err:
-                self.Error.unknown_label(str(err).capitalize())
+                self.Error.unknown_label(sentence(str(err)))
                 self._send(None)
                 return
         options = dict(model=self.model, top_k=self.top_k,
@@ -257,7 +262,7 @@ class OWImageLabels(OWWidget, ConcurrentWidgetMixin):
             self.Warning.unreadable(len(result.errors), result.scanned,
                                     short_names(result.errors, origin))
         if result.stopped_early:
-            self.Information.stopped(result.stop_reason.capitalize(),
+            self.Information.stopped(sentence(result.stop_reason),
                                      result.not_scanned, result.total)
         counts = result.counts
         if "matched" in counts:
