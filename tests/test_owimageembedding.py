@@ -65,6 +65,8 @@ class TestOWImageEmbedding(base.WidgetTest):
         self.assertIn("2 of 5 images skipped: ", str(self.widget.Warning.skipped))
         self.assertIn("bad.jpg (truncated JPEG)", str(self.widget.Warning.skipped))
         self.widget.send_report()
+        self.widget.on_partial_result((5, 10, 2.5))
+        self.assertEqual(self.widget.info_label.text(), "5 of 10 images, 2.5 images/s")
         self.send_signal(self.widget.Inputs.images, None)
         self.assertIsNone(self.get_output(self.widget.Outputs.embeddings))
         self.assertFalse(self.widget.Warning.skipped.is_shown())

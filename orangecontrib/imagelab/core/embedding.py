@@ -19,6 +19,7 @@ How it runs:
   keeps what it finished and the other output is a pure cache hit later.
 """
 import os
+import sqlite3
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -69,7 +70,10 @@ def _prepare(index, location, size, model_id, cache: Optional[EmbeddingCache]):
         data = read_bytes(location)
         key = content_hash(data)
         if cache is not None:
-            hit = cache.get(key, model_id, OUTPUTS)
+            try:
+                hit = cache.get(key, model_id, OUTPUTS)
+            except sqlite3.Error:  # a locked or damaged cache is a miss, not a failure
+                hit = None
             if hit is not None:
                 return index, "cached", hit
         pixels = load_array(location, size=(size, size), data=data)
@@ -78,6 +82,11 @@ def _prepare(index, location, size, model_id, cache: Optional[EmbeddingCache]):
         return index, "error", err
     except MemoryError:
         return index, "error", ImageError(location, "too large to decode (out of memory)")
+    except Exception as err:  # pylint: disable=broad-except
+        # Pillow's plugins raise many kinds of errors on odd files; one bad
+        # image must not stop the run.
+        return index, "error", ImageError(
+            location, f"cannot decode ({type(err).__name__}: {err})")
 
 
 def embed_locations(locations: Sequence[Optional[str]], *,

@@ -285,6 +285,10 @@ def extract_features(locations: Sequence[Optional[str]], features: Sequence[str]
                 errors[index] = err
             except MemoryError:
                 errors[index] = ImageError(locations[index], "too large (out of memory)")
+            except Exception as err:  # pylint: disable=broad-except
+                # odd files make Pillow raise many kinds of errors: skip, go on
+                errors[index] = ImageError(
+                    locations[index], f"cannot decode ({type(err).__name__}: {err})")
             callback((index + 1) / n)
     finally:
         for future in pending:
