@@ -1,6 +1,5 @@
 """Image Grid: images on a regular grid, similar ones side by side."""
 import base64
-import hashlib
 import os
 from typing import Optional
 
@@ -22,6 +21,7 @@ from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.core.errors import Cancelled
 from orangecontrib.imagelab.core.layout import (
     GridLayout, grid_layout, grid_shape, pca_map, snap_to_grid)
+from orangecontrib.imagelab.widgets.utils.imagetable import selection_key, skipped_message
 from orangecontrib.imagelab.widgets.utils.imageviews import ImagePreview, ThumbnailGrid
 
 
@@ -41,25 +41,6 @@ def run(vectors: np.ndarray, n_jobs: int, state: TaskState) -> GridLayout:
     callback(0.05)
     return grid_layout(reduced, shape=shape, n_jobs=n_jobs,
                        callback=lambda f: callback(0.05 + 0.95 * f))
-
-
-def selection_key(data: Table) -> str:
-    """A short fingerprint of a table's rows, to recognise the same data again."""
-    digest = hashlib.sha1(str(len(data)).encode())
-    candidates = tables.image_column_candidates(data.domain)
-    if candidates:
-        digest.update("\0".join(map(str, data.get_column(candidates[0]))).encode())
-    else:
-        digest.update(np.ascontiguousarray(data.X, dtype=float).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def skipped_message(failed: dict, total: int) -> str:
-    """ "3 of 1,204 images cannot be shown: a.jpg (truncated JPEG), ..." """
-    first = ", ".join(f"{os.path.basename(path) or path} ({reason})"
-                      for path, reason in list(failed.items())[:3])
-    more = ", ..." if len(failed) > 3 else ""
-    return f"{len(failed):,} of {total:,} images cannot be shown: {first}{more}"
 
 
 class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
@@ -337,6 +318,8 @@ class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
     def onDeleteWidget(self):
         self.shutdown()
         self.view.loader.shutdown()
+        if self.preview is not None:
+            self.preview.shutdown()
         super().onDeleteWidget()
 
 

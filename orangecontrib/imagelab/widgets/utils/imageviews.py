@@ -373,9 +373,12 @@ class ImagePreview(QDialog):
     """A full-size view of one image, decoded in the background; Space closes it."""
     PREVIEW_SIZE = 2048
 
-    def __init__(self, loader: ThumbnailLoader, parent=None):
+    def __init__(self, thumbnails: ThumbnailLoader, parent=None):
         super().__init__(parent)
-        self.loader = loader
+        # Its own loader, so the grid's ``retain`` never drops the preview.
+        self.thumbnails = thumbnails
+        self.loader = loader = ThumbnailLoader(self, max_workers=1,
+                                               max_bytes=128 * 1024 * 1024)
         self.location = None
         self.setLayout(QVBoxLayout())
         self.label = QLabel(alignment=Qt.AlignCenter)
@@ -391,8 +394,9 @@ class ImagePreview(QDialog):
         self.setWindowTitle(title or (location or ""))
         if location is None:
             self.label.setText("This row has no image location.")
-        elif self.loader.error(location):
-            self.label.setText(f"Cannot show {location}:\n{self.loader.error(location)}")
+        elif self.thumbnails.error(location) or self.loader.error(location):
+            reason = self.thumbnails.error(location) or self.loader.error(location)
+            self.label.setText(f"Cannot show {location}:\n{reason}")
         else:
             image = self.loader.image(location, self.PREVIEW_SIZE)
             if image is None:
@@ -417,6 +421,9 @@ class ImagePreview(QDialog):
     def _on_failed(self, location, reason):
         if location == self.location:
             self.label.setText(f"Cannot show {location}:\n{reason}")
+
+    def shutdown(self):
+        self.loader.shutdown()
 
     def keyPressEvent(self, event):
         if event.key() in (Qt.Key_Space, Qt.Key_Escape):

@@ -1,0 +1,207 @@
+"""Image Viewer: any table of images as thumbnails, fast even with 20,000 rows."""
+import os
+from typing import Optional
+
+import numpy as np
+from AnyQt.QtCore import QSize, QTimer
+
+from Orange.data import Table, Variable
+from Orange.widgets import gui
+from Orange.widgets.settings import ContextSetting, DomainContextHandler, Setting
+from Orange.widgets.utils.annotated_data import create_annotated_table
+from Orange.widgets.utils.itemmodels import DomainModel, VariableListModel
+from Orange.widgets.utils.widgetpreview import WidgetPreview
+from Orange.widgets.widget import Input, Msg, Output, OWWidget
+
+from orangecontrib.imagelab import tables
+from orangecontrib.imagelab.widgets.utils.imagetable import selection_key, skipped_message
+from orangecontrib.imagelab.widgets.utils.imageviews import ImagePreview, ThumbnailGrid
+
+
+class OWImageViewer(OWWidget):
+    name = "Image Viewer"
+    description = "Show the images of a table as thumbnails; preview one at full size."
+    icon = "icons/ImageViewer.svg"
+    priority = 310
+    keywords = "image, viewer, thumbnails, gallery, preview"
+
+    class Inputs:
+        data = Input("Data", Table, default=True)
+
+    class Outputs:
+        selected_data = Output("Selected Images", Table, default=True)
+        data = Output("Data", Table)
+
+    settingsHandler = DomainContextHandler()
+    image_var: Optional[Variable] = ContextSetting(None)
+    title_var: Optional[Variable] = ContextSetting(None)
+    cell_size: int = Setting(128)
+    # Selected row indices of the data whose fingerprint is ``selection_key``.
+    selection: list = Setting([], schema_only=True)
+    selection_key: str = Setting("", schema_only=True)
+    auto_commit: bool = Setting(True)
+
+    class Warning(OWWidget.Warning):
+        broken = Msg("{}")
+
+    class Error(OWWidget.Error):
+        no_image_column = Msg("The data has no text column with image locations: "
+                              "connect Import Images (or mark a column type=image).")
+
+    # No heavy computation runs here: thumbnails are decoded by the view's
+    # background loader, only for the tiles on screen.
+    def __init__(self):
+        super().__init__()
+        self.data: Optional[Table] = None
+        self.locations = []
+        self.failed = {}
+        self.image_model = VariableListModel()
+        self.title_model = DomainModel(placeholder="(none)")
+        box = gui.vBox(self.controlArea, "Images")
+        gui.comboBox(box, self, "image_var", label="Image column:", model=self.image_model,
+                     callback=self._show_items)
+        gui.comboBox(box, self, "title_var", label="Title:", model=self.title_model,
+                     callback=self._update_titles)
+        gui.hSlider(box, self, "cell_size", label="Size:", minValue=32, maxValue=512,
+                    step=8, createLabel=False, callback=self._on_cell_size)
+        gui.label(self.controlArea, self, "Space or double-click: full size.\n"
+                                          "Shift/Ctrl: add, Alt: remove.")
+        self.controlArea.layout().addStretch(1)
+        gui.auto_apply(self.buttonsArea, self, "auto_commit")
+
+        self.view = ThumbnailGrid(self.mainArea, flow=True, multi_group=False)
+        self.view.set_cell_size(self.cell_size)
+        self.view.selectionChanged.connect(self._on_selection_changed)
+        self.view.activated.connect(self._preview)
+        self.view.loader.failed.connect(self._on_failed)
+        self.mainArea.layout().addWidget(self.view)
+        self.preview: Optional[ImagePreview] = None
+        self._warn_timer = QTimer(self, singleShot=True, interval=300,
+                                  timeout=self._update_warning)
+
+    def sizeHint(self):
+        return QSize(1000, 700)
+
+    @Inputs.data
+    def set_data(self, data: Optional[Table]):
+        self.closeContext()
+        self.clear_messages()
+        self.data = None
+        self.view.loader.clear()
+        self.image_model.clear()
+        self.title_model.set_domain(data.domain if data is not None else None)
+        self.image_var = self.title_var = None
+        if data is not None:
+            candidates = tables.image_column_candidates(data.domain)
+            if not candidates:
+                self.Error.no_image_column()
+            else:
+                self.data = data
+                self.image_model[:] = candidates
+                self.image_var = candidates[0]
+                names = [var for var in self.title_model if isinstance(var, Variable)
+                         and var.name in ("image name", "name", "title")]
+                self.title_var = names[0] if names else None
+                self.openContext(data)
+        self._show_items()
+        self._restore_selection()
+        self.commit.now()
+
+    def _show_items(self):
+        self.failed = {}
+        groups = self.view.groups() if self.data is not None and \
+            self.view.count() == len(self.data) else None
+        if self.data is None:
+            self.locations = []
+            self.view.set_items([])
+            self._update_warning()
+            return
+        self.locations = tables.image_locations(self.data, self.image_var)
+        self.view.set_items(self.locations)
+        if groups is not None:
+            self.view.set_groups(groups)
+        self._update_titles()
+        self.failed.update({f"row {i + 1}": "no image location"
+                            for i, loc in enumerate(self.locations) if loc is None})
+        self._update_warning()
+
+    def _update_titles(self):
+        var = self.title_var
+        if self.data is None or var is None:
+            self.view.set_labels(None)
+        else:
+            self.view.set_labels([var.str_val(v) for v in self.data.get_column(var)])
+
+    def _on_cell_size(self):
+        self.view.set_cell_size(self.cell_size)
+
+    def _on_failed(self, location, reason):
+        if location in self.locations:
+            self.failed[location] = reason
+            self._warn_timer.start()
+
+    def _update_warning(self):
+        if self.failed and self.data is not None:
+            self.Warning.broken(skipped_message(self.failed, len(self.data)))
+        else:
+            self.Warning.broken.clear()
+
+    def _preview(self, index: int):
+        if self.preview is None:
+            self.preview = ImagePreview(self.view.loader, self)
+        title = self.view.tooltip(index).split("\n")[0]
+        self.preview.show_image(self.locations[index], title)
+
+    def _restore_selection(self):
+        if self.data is None:
+            return
+        key = selection_key(self.data)
+        groups = np.zeros(len(self.data), dtype=np.int64)
+        if key == self.selection_key:
+            rows = [row for row in self.selection if 0 <= row < len(groups)]
+            groups[rows] = 1
+        else:
+            self.selection, self.selection_key = [], key
+        self.view.set_groups(groups)
+
+    def _on_selection_changed(self):
+        self.selection = [int(i) for i in np.flatnonzero(self.view.groups())]
+        self.commit.deferred()
+
+    @gui.deferred
+    def commit(self):
+        if self.data is None:
+            self.Outputs.selected_data.send(None)
+            self.Outputs.data.send(None)
+            return
+        rows = np.flatnonzero(self.view.groups())
+        self.Outputs.selected_data.send(self.data[rows] if len(rows) else None)
+        self.Outputs.data.send(create_annotated_table(self.data, rows))
+
+    def send_report(self):
+        if self.data is None:
+            return
+        self.report_items((
+            ("Images", f"{len(self.data):,}"),
+            ("Image column", self.image_var),
+            ("Title", self.title_var),
+            ("Selected", f"{len(self.selection):,}"),
+        ))
+        if self.failed:
+            self.report_paragraph(skipped_message(self.failed, len(self.data)))
+
+    def onDeleteWidget(self):
+        self.view.loader.shutdown()
+        if self.preview is not None:
+            self.preview.shutdown()
+        super().onDeleteWidget()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    root = os.path.join(os.path.dirname(__file__), "..", "sample", "fashion", "labelled")
+    paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+                   if f.endswith(".png"))
+    origin = os.path.abspath(root)
+    WidgetPreview(OWImageViewer).run(tables.table_from_columns(
+        [(tables.image_variable("image", origin),
+          [tables.relative_value(p, origin) for p in paths])]))
