@@ -61,7 +61,7 @@ def decode_threads() -> int:
     return max(2, min(cores, 8))
 
 
-def _prepare(index, location, size, model_id, cache: Optional[EmbeddingCache]):
+def _prepare(index, location, size, model_id, output, cache: Optional[EmbeddingCache]):
     """Worker: -> (index, "cached", vectors) | (index, "image", (hash, array))
     | (index, "error", ImageError)."""
     if location is None:
@@ -71,7 +71,7 @@ def _prepare(index, location, size, model_id, cache: Optional[EmbeddingCache]):
         key = content_hash(data)
         if cache is not None:
             try:
-                hit = cache.get(key, model_id, OUTPUTS)
+                hit = cache.get(key, model_id, output)
             except sqlite3.Error:  # a locked or damaged cache is a miss, not a failure
                 hit = None
             if hit is not None:
@@ -157,14 +157,14 @@ def embed_locations(locations: Sequence[Optional[str]], *,
         while next_index < n or pending:
             while next_index < n and len(pending) < window:
                 pending.append(pool.submit(_prepare, next_index, locations[next_index],
-                                           spec.image_size, model_id, cache))
+                                           spec.image_size, model_id, output, cache))
                 next_index += 1
             index, kind, value = pending.popleft().result()
             if kind == "error":
                 errors[index] = value
                 done += 1
             elif kind == "cached":
-                vectors[index] = value[output]
+                vectors[index] = value
                 ok[index] = True
                 done += 1
                 cached += 1
