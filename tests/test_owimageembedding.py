@@ -128,6 +128,15 @@ class TestOWImageEmbedding(base.WidgetTest):
         out, _ = self.embed(data)
         self.assertIs(self.widget.image_column, image)
         self.assertEqual(len(out), 2)
+        # a chosen column is remembered for the domain
+        self.widget.image_column = other
+        self.widget.commit.now()
+        self.wait_until_finished(timeout=60000)
+        self.assertEqual(len(self.get_output(self.widget.Outputs.skipped)), 2)
+        self.embed(image_table(["img0.jpg"], origin=self.tmp))
+        self.assertEqual(self.widget.image_column.name, "image")
+        self.embed(data)
+        self.assertIs(self.widget.image_column, other)
         no_strings = Table.from_numpy(Domain([]), np.empty((2, 0)))
         self.send_signal(self.widget.Inputs.images, no_strings)
         self.assertTrue(self.widget.Error.no_image_column.is_shown())
