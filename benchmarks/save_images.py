@@ -13,6 +13,8 @@ each into a fresh folder:
                    cost of hashing; not an option of save_images)
   link             hard links (with SHA-256), and without hashing
   rerun            copy mode into the folder already filled: nothing written
+  peer             orange3-imageanalytics' own save function on --peer-n files
+                   (in .venv-peer), against copy mode on the same files
 Prints seconds, files/s and the ratio of throughputs against cp -r.
 """
 import argparse
@@ -28,6 +30,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from orangecontrib.imagelab.core import saving  # noqa: E402
 
@@ -91,6 +94,8 @@ def main():
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3,
                         help="take the best of this many runs of each")
+    parser.add_argument("--peer-n", type=int, default=1000,
+                        help="files for the peer comparison (0: skip it)")
     args = parser.parse_args()
     src = make_sources(args.n)
     sources, labels = listing(src)
@@ -149,7 +154,56 @@ def main():
     line("save_images link", t_link)
     line("  link without SHA-256", t_link_nohash)
     line("rerun (all already present)", t_rerun)
+    if args.peer_n:
+        peer_comparison(sources[:: max(1, n // args.peer_n)][:args.peer_n],
+                        labels[:: max(1, n // args.peer_n)][:args.peer_n], args.repeat)
     shutil.rmtree(WORK / "out" / _RUN)  # our own benchmark output
+
+
+PEER_CODE = """
+import json, os, sys, time
+from collections import deque
+from orangecontrib.imageanalytics.widgets.owsaveimages import _prepare_dir_and_save_images
+
+class State:  # what the widget's TaskState offers, doing nothing
+    def set_progress_value(self, value): pass
+    def set_partial_result(self, result): pass
+    def is_interruption_requested(self): return False
+
+listing, out = json.load(open(sys.argv[1])), sys.argv[2]
+# the paths its widget builds: <folder>/<class>/<name>, same extension -> a copy
+queue = deque((src, os.path.join(out, label, os.path.basename(src))) for src, label in listing)
+start = time.perf_counter()
+_prepare_dir_and_save_images(queue, out, None, 0, State())
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+
+def peer_comparison(sources, labels, repeat):
+    """The peer's own saving function (orange3-imageanalytics 0.13.0, copy
+    path: shutil.copyfile per file, no manifest, no clash handling) on the
+    same files, interleaved with ours."""
+    import json
+    import tempfile
+    from _peer import run_in_peer
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(list(zip(sources, labels)), f)
+    peer, ours = [], []
+    for _ in range(repeat):
+        sync()
+        # a fresh, not yet existing folder: the peer deletes its target first
+        peer.append(run_in_peer(PEER_CODE, f.name, str(fresh("peer") / "out"))["seconds"])
+        sync()
+        seconds, report = timed(lambda: saving.save_files(sources, fresh("ours"), labels=labels))
+        assert len(report.saved) == len(sources)
+        ours.append(seconds)
+    os.unlink(f.name)
+    n = len(sources)
+    print(f"--- peer (orange3-imageanalytics 0.13.0 Save Images, copy), {n:,} files, "
+          f"best of {repeat}")
+    print(f"{'peer save':<28} {min(peer):7.2f} s  {n / min(peer):9,.0f} files/s")
+    print(f"{'save_images copy':<28} {min(ours):7.2f} s  {n / min(ours):9,.0f} files/s  "
+          f"{min(peer) / min(ours):5.2f} x peer")
 
 
 def _copy_no_hash(source, target):

@@ -22,7 +22,9 @@ import csv
 import errno
 import hashlib
 import os
-import threading
+import re
+import stat
+import time
 import unicodedata
 import urllib.parse
 import uuid
@@ -69,6 +71,10 @@ _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | \
     {f"{dev}{i}" for dev in ("COM", "LPT") for i in list("123456789") + ["¹", "²", "³"]}
 _WINDOWS_FORBIDDEN = set('<>:"/\\|?*')
 _CHUNK = 1 << 20
+# Names that need no change: ASCII letters, digits and harmless punctuation,
+# not starting with a dot or space, not ending with a dot or space.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}]"
+                         r"(?:[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}. ]*[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}])?\Z")
 _MAX_SUFFIX = 100_000
 
 
@@ -161,7 +167,11 @@ def safe_name(text, *, max_bytes: int = MAX_NAME_BYTES, keep_suffix: bool = Fals
     UTF-8 bytes (with ``keep_suffix``, a file's extension survives the cut).
     Empty text gives ``"_empty"``.
     """
-    text = unicodedata.normalize("NFC", str(text))
+    text = str(text)
+    if _PLAIN_NAME.match(text) and len(text) <= max_bytes and \
+            text.split(".")[0].upper() not in _WINDOWS_RESERVED:
+        return text  # the common case, checked fast
+    text = unicodedata.normalize("NFC", text)
     chars = ["_" if ch in _WINDOWS_FORBIDDEN or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
              else ch for ch in text]
     name = "".join(chars).strip()
@@ -291,29 +301,34 @@ def _remove_quietly(path: Optional[str]) -> None:
 
 
 def _copy_hashing(source: str, target: str) -> tuple:
-    """Copy ``source`` into a new file ``target`` (O_EXCL); return (sha256, bytes)."""
+    """Copy ``source`` into a new file ``target`` (O_EXCL); return (sha256, bytes).
+
+    One pass: each chunk is hashed and written; the modification time is kept.
+    """
     h = hashlib.sha256()
     size = 0
     try:
-        src = open(source, "rb")
+        src = open(source, "rb", buffering=0)
+        st = os.fstat(src.fileno())
     except OSError as err:
         raise _SourceError(err) from err
-    with src, open(target, "xb") as out:
+    with src, open(target, "xb", buffering=0) as out:
+        remaining = st.st_size
         while True:
             try:
-                chunk = src.read(_CHUNK)
+                # sized reads: no 1 MiB buffer allocated for a 30 KB file
+                chunk = src.read(min(max(remaining, 0) + 1, _CHUNK))
             except OSError as err:
                 raise _SourceError(err) from err
             if not chunk:
                 break
             h.update(chunk)
-            out.write(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[out.write(view):]
             size += len(chunk)
-    try:
-        st = os.stat(source)
-        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
-    except OSError:
-        pass
+            remaining -= len(chunk)
+        os.utime(out.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
     return h.hexdigest(), size
 
 
@@ -376,7 +391,16 @@ class _Saver:
         self.manifest_file = None
         self.writer = None
         self._dirs: Dict[str, object] = {}
-        self._lock = threading.Lock()
+        self._root_prefix = os.path.join(self.root, "")
+        self._clock = (None, "")
+
+    def _now(self) -> str:
+        """UTC time to the second, ISO 8601 (formatted once per second)."""
+        second = int(time.time())
+        if self._clock[0] != second:
+            stamp = datetime.fromtimestamp(second, timezone.utc).isoformat()
+            self._clock = (second, stamp)
+        return self._clock[1]
 
     # -- target folders
     def open_root(self):
@@ -453,13 +477,19 @@ class _Saver:
         if mode == "copy" and not decoding.is_url(job.source):
             # A rerun: the first name already holds this content -> no copy.
             try:
-                size = os.stat(job.source).st_size
-                if os.path.isfile(first) and os.stat(first).st_size == size \
-                        and os.path.isfile(job.source):
-                    digest = sha256_file(job.source)
-                    if sha256_file(first) == digest:
-                        job.sha256, job.bytes, job.present = digest, size, first
-                        return job
+                existing = os.stat(first)
+            except OSError:
+                existing = None
+            try:
+                if existing is not None and stat.S_ISREG(existing.st_mode):
+                    source_stat = os.stat(job.source)
+                    if stat.S_ISREG(source_stat.st_mode) and \
+                            source_stat.st_size == existing.st_size:
+                        digest = sha256_file(job.source)
+                        if sha256_file(first) == digest:
+                            job.sha256, job.bytes, job.present = \
+                                digest, existing.st_size, first
+                            return job
             except OSError:
                 pass  # the copy below reports a real error
         temp = _temp_path(job.directory)
@@ -541,9 +571,13 @@ class _Saver:
     def record(self, source, destination, label, sha, size, status, note=""):
         if self.writer is None:
             return
-        rel = os.path.relpath(destination, self.root).replace(os.sep, "/") \
-            if destination else ""
-        self.writer.writerow((datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        if not destination:
+            rel = ""
+        elif destination.startswith(self._root_prefix):
+            rel = destination[len(self._root_prefix):].replace(os.sep, "/")
+        else:
+            rel = os.path.relpath(destination, self.root).replace(os.sep, "/")
+        self.writer.writerow((self._now(),
                               source, rel, "" if label is None else label, sha,
                               size if destination else "", self.mode, status, note))
         self.manifest_file.flush()
@@ -552,6 +586,36 @@ class _Saver:
         if self.manifest_file is not None:
             self.manifest_file.close()
             self.manifest_file = None
+
+
+class _Done:
+    """A finished 'future' for work run inline."""
+    def __init__(self, fn, args):
+        self._error = None
+        try:
+            self._value = fn(*args)
+        except BaseException as err:  # noqa: BLE001 - re-raised by result()
+            self._error = err
+
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def cancel(self):
+        return False
+
+    def cancelled(self):
+        return False
+
+
+class _Inline:
+    """The executor interface, running each job at once in this thread."""
+    def submit(self, fn, *args):
+        return _Done(fn, args)
+
+    def shutdown(self, wait=True):
+        pass
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -655,11 +719,14 @@ def save_files(sources: Sequence[Optional[str]], folder, *,
             yield _Job(index, source, text_label, directory, name)
 
     n = max(len(sources), 1)
-    n_threads = threads or ((os.cpu_count() or 2) if mode == "convert" else 4)
-    window = 4 * n_threads
+    # Copying and linking small files is bound by file-system calls, which
+    # threads do not speed up (measured); converting decodes and encodes
+    # images, which they do (Pillow releases the GIL).
+    n_threads = threads or ((os.cpu_count() or 2) if mode == "convert" else 1)
+    window = 4 * n_threads if n_threads > 1 else 1
     pending = deque()
     done = 0
-    pool = ThreadPoolExecutor(max_workers=n_threads)
+    pool = ThreadPoolExecutor(max_workers=n_threads) if n_threads > 1 else _Inline()
     try:
         job_iter = jobs()
         exhausted = False
