@@ -35,7 +35,7 @@ setup(
     package_data={
         "orangecontrib.imagelab.widgets": ["icons/*.svg"],
         "orangecontrib.imagelab.tutorials": ["*.ows"],
-        "orangecontrib.imagelab.core.models": ["data/*"],
+        "orangecontrib.imagelab.core.data": ["*.json.gz", "*.md"],
         "orangecontrib.imagelab": ["sample/**/*", "data/*"],
     },
     include_package_data=True,
