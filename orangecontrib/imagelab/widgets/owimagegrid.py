@@ -4,14 +4,13 @@ import os
 from typing import Optional
 
 import numpy as np
+import scipy.sparse as sp
 from AnyQt.QtCore import QBuffer, QByteArray, QSize, QTimer
 from AnyQt.QtGui import QColor
 
 from Orange.data import Table, Variable
 from Orange.widgets import gui
 from Orange.widgets.settings import ContextSetting, DomainContextHandler, Setting
-from Orange.widgets.utils.annotated_data import (
-    create_annotated_table, create_groups_table)
 from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
 from Orange.widgets.utils.itemmodels import DomainModel, VariableListModel
 from Orange.widgets.utils.widgetpreview import WidgetPreview
@@ -21,7 +20,8 @@ from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.core.errors import Cancelled
 from orangecontrib.imagelab.core.layout import (
     GridLayout, grid_layout, grid_shape, pca_map, snap_to_grid)
-from orangecontrib.imagelab.widgets.utils.imagetable import selection_key, skipped_message
+from orangecontrib.imagelab.widgets.utils.imagetable import (
+    group_tables, selection_key, skipped_message)
 from orangecontrib.imagelab.widgets.utils.imageviews import ImagePreview, ThumbnailGrid
 
 
@@ -157,8 +157,11 @@ class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
         self._show_items()
         self._restore_selection()
         if self.data is not None and len(self.data):
-            features = [v for v in self.data.domain.attributes if v.is_continuous]
-            vectors = np.column_stack([self.data.get_column(v) for v in features])
+            columns = [i for i, v in enumerate(self.data.domain.attributes)
+                       if v.is_continuous]
+            x = self.data.X
+            vectors = np.asarray(x[:, columns].todense() if sp.issparse(x)
+                                 else x[:, columns], dtype=float)
             # openTSNE's worker threads only pay off for large maps; for small
             # ones their start-up and hand-offs cost more than the work.
             n_jobs = 1 if len(vectors) < 5000 else min(4, os.cpu_count() or 1)
@@ -282,16 +285,7 @@ class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
             self.Outputs.selected_data.send(None)
             self.Outputs.annotated_data.send(None)
             return
-        groups = self.view.groups()
-        selected = None
-        if not len(groups):
-            self.Outputs.selected_data.send(None)
-            self.Outputs.annotated_data.send(create_annotated_table(self.data, []))
-            return
-        if groups.any():
-            selected = create_groups_table(self.data, groups, False, "Group")
-        annotated = create_groups_table(self.data, groups, True, "Group")
-        annotated = create_annotated_table(annotated, np.flatnonzero(groups))
+        selected, annotated = group_tables(self.data, self.view.groups())
         self.Outputs.selected_data.send(selected)
         self.Outputs.annotated_data.send(annotated)
 
