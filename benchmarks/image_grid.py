@@ -58,8 +58,9 @@ def make_images(n: int) -> Path:
     return folder
 
 
-def make_table(n_rows: int, n_files: int, dims: int = 1000) -> Path:
-    path = WORK / f"grid_{n_rows}.tab"
+def make_table(n_rows: int, n_files: int, dims: int = 1000, fmt: str = "tab") -> Path:
+    """A .tab (readable by both add-ons) or .pkl (ours only; faster for big tables)."""
+    path = WORK / f"grid_{n_rows}.{fmt}"
     if path.exists():
         return path
     from orangecontrib.imagelab import tables
@@ -190,7 +191,7 @@ def main():
               f"{peer['block'] / ours['block']:.0f}×, memory "
               f"{peer['rss_mb'] / ours['rss_mb']:.1f}×")
     if args.big:
-        big = run_ours(make_table(args.big, args.n))
+        big = run_ours(make_table(args.big, args.n, fmt="pkl"))
         print(f"ours, {args.big:,} rows: first thumbnail {big['first']:.2f} s, layout done "
               f"{big['layout']:.2f} s (grid {big['shape']}), longest GUI block "
               f"{big['block'] * 1000:.0f} ms, peak memory {big['rss_mb']:.0f} MB")
