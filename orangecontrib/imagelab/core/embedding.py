@@ -54,11 +54,24 @@ class EmbeddingArrays:
     cached: int = 0
 
 
-def decode_threads() -> int:
-    """Threads that read, hash and decode: as many as cores, at least 2."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
         else (os.cpu_count() or 2)
-    return max(2, min(cores, 8))
+
+
+def decode_threads(*, with_model: bool = False, urls: bool = False) -> int:
+    """Threads that read, hash and decode.
+
+    Alone (hand-made features) as many as cores. Beside onnxruntime, which
+    runs its parallel loops on every core, half the cores: a decoder thread
+    that preempts one of onnxruntime's threads stalls the whole loop, and on
+    2 cores one decoder measured faster than two (pipeline / raw model 0.8
+    against 0.45-0.75). Fetching URLs waits on the network, not the CPU: 8.
+    """
+    if urls:
+        return 8
+    n = cores()
+    return max(1, n // 2) if with_model else max(1, min(n, 8))
 
 
 def _prepare(index, location, size, model_id, output, cache: Optional[EmbeddingCache]):
@@ -126,7 +139,10 @@ def embed_locations(locations: Sequence[Optional[str]], *,
     errors = {}
     model_id = spec.model_id()
     cache = EmbeddingCache() if use_cache else None
-    threads = threads or decode_threads()
+    threads = threads or decode_threads(
+        with_model=True,
+        urls=any(loc is not None and str(loc).lower().startswith(("http:", "https:"))
+                 for loc in locations))
     window = max(4 * batch_size, 4 * threads)
     done = 0
     cached = 0

@@ -106,14 +106,14 @@ class ModelSpec:
 
 
 def inference_threads() -> int:
-    """onnxruntime's intra-op threads: all cores but the one decoding images
-    needs most; at least one. ``ORANGE_IMAGELAB_THREADS`` overrides."""
+    """onnxruntime's intra-op threads: one per core (they do not spin while
+    waiting, so the decoder threads get the cores between batches).
+    ``ORANGE_IMAGELAB_THREADS`` overrides."""
     env = os.environ.get("ORANGE_IMAGELAB_THREADS")
     if env:
         return max(1, int(env))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
         else (os.cpu_count() or 1)
-    return max(1, cores if cores <= 2 else cores - 1)
 
 
 def _make_session(path: Path):
@@ -121,6 +121,8 @@ def _make_session(path: Path):
     options = ort.SessionOptions()
     options.intra_op_num_threads = inference_threads()
     options.inter_op_num_threads = 1
+    # Busy-waiting threads would take the CPU from the decoders and the GUI.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
