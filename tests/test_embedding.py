@@ -127,3 +127,12 @@ def test_empty_input_and_bad_output_name(fresh_cache):
     assert result.vectors.shape == (0, 1280) and not result.errors
     with pytest.raises(ValueError, match="output"):
         embed_locations([], output="probabilities")
+
+
+def test_unusable_cache_does_not_stop_embedding(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("ORANGE_IMAGELAB_CACHE_DIR", str(blocker / "cache"))
+    paths = some_images(tmp_path, 2)
+    result = embed_locations(paths)
+    assert result.ok.all() and result.cached == 0

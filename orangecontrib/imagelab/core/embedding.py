@@ -102,6 +102,15 @@ def _prepare(index, location, size, model_id, output, cache: Optional[EmbeddingC
             location, f"cannot decode ({type(err).__name__}: {err})")
 
 
+def _open_cache() -> Optional[EmbeddingCache]:
+    """The cache, or None if it cannot be opened (read-only or damaged folder):
+    embedding then works without it."""
+    try:
+        return EmbeddingCache()
+    except (sqlite3.Error, OSError):
+        return None
+
+
 def embed_locations(locations: Sequence[Optional[str]], *,
                     model: str = DEFAULT_MODEL, output: str = "features",
                     use_cache: bool = True, callback: ProgressCallback = None,
@@ -138,7 +147,7 @@ def embed_locations(locations: Sequence[Optional[str]], *,
     ok = np.zeros(n, dtype=bool)
     errors = {}
     model_id = spec.model_id()
-    cache = EmbeddingCache() if use_cache else None
+    cache = _open_cache() if use_cache else None
     threads = threads or decode_threads(
         with_model=True,
         urls=any(loc is not None and str(loc).lower().startswith(("http:", "https:"))
@@ -155,9 +164,12 @@ def embed_locations(locations: Sequence[Optional[str]], *,
         vectors[batch_rows] = result
         ok[batch_rows] = True
         if cache is not None:
-            cache.put_many(model_id, [
-                (key, {"features": f, "logits": l})
-                for key, f, l in zip(batch_keys, features, logits)])
+            try:
+                cache.put_many(model_id, [
+                    (key, {"features": f, "logits": l})
+                    for key, f, l in zip(batch_keys, features, logits)])
+            except sqlite3.Error:
+                pass  # a full disk or a locked cache costs speed next time, not this run
         done += len(batch_rows)
         batch_rows.clear()
         batch_keys.clear()
