@@ -195,6 +195,8 @@ def main():
         print(f"ours, {args.big:,} rows: first thumbnail {big['first']:.2f} s, layout done "
               f"{big['layout']:.2f} s (grid {big['shape']}), longest GUI block "
               f"{big['block'] * 1000:.0f} ms, peak memory {big['rss_mb']:.0f} MB")
+        if os.environ.get("IMAGELAB_BENCH_DEBUG"):
+            print("  GUI gaps > 50 ms (start s, length s):", big["slow"])
 
 
 if __name__ == "__main__":

@@ -21,17 +21,24 @@ from orangecontrib.imagelab.core.errors import Cancelled
 from orangecontrib.imagelab.core.layout import (
     GridLayout, grid_layout, grid_shape, pca_map, snap_to_grid)
 from orangecontrib.imagelab.widgets.utils.imagetable import (
-    group_tables, selection_key, skipped_message)
+    LazyLocations, group_tables, selection_key, skipped_message)
 from orangecontrib.imagelab.widgets.utils.imageviews import ImagePreview, ThumbnailGrid
 
 
-def run(vectors: np.ndarray, n_jobs: int, state: TaskState) -> GridLayout:
-    """A quick PCA grid first (as a partial result), then the t-SNE grid."""
+def run(x, columns: Optional[list], n_jobs: int, state: TaskState) -> GridLayout:
+    """A quick PCA grid first (as a partial result), then the t-SNE grid.
+
+    ``x``: the table's X (dense or sparse); ``columns``: the numeric ones, or
+    None for all.
+    """
     def callback(fraction: float):
         state.set_progress_value(100 * fraction)
         if state.is_interruption_requested():
             raise Cancelled()
 
+    if columns is not None:
+        x = x[:, columns]
+    vectors = np.asarray(x.toarray() if sp.issparse(x) else x, dtype=float)
     n = len(vectors)
     shape = grid_shape(n)
     state.set_status("Arranging images ...")
@@ -157,15 +164,14 @@ class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
         self._show_items()
         self._restore_selection()
         if self.data is not None and len(self.data):
-            columns = [i for i, v in enumerate(self.data.domain.attributes)
-                       if v.is_continuous]
-            x = self.data.X
-            vectors = np.asarray(x[:, columns].todense() if sp.issparse(x)
-                                 else x[:, columns], dtype=float)
+            attributes = self.data.domain.attributes
+            columns = [i for i, v in enumerate(attributes) if v.is_continuous]
+            if len(columns) == len(attributes):
+                columns = None  # all of X: no copy on the GUI thread
             # openTSNE's worker threads only pay off for large maps; for small
             # ones their start-up and hand-offs cost more than the work.
-            n_jobs = 1 if len(vectors) < 5000 else min(4, os.cpu_count() or 1)
-            self.start(run, vectors, n_jobs)
+            n_jobs = 1 if len(self.data) < 5000 else min(4, os.cpu_count() or 1)
+            self.start(run, self.data.X, columns, n_jobs)
 
     @Inputs.data_subset
     def set_subset(self, subset: Optional[Table]):
@@ -180,14 +186,14 @@ class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
         if self.data is None:
             self.view.set_items([])
             return
-        self.locations = tables.image_locations(self.data, self.image_var)
+        self.locations = LazyLocations(self.data, self.image_var)
         cells, shape = (self.layout.cells, self.layout.shape) if self.layout else (None, None)
         self.view.set_items(self.locations, cells, shape)
         self._update_labels()
         self._update_colors()
         self._update_faded()
         missing = {f"row {i + 1}": "no image location"
-                   for i, loc in enumerate(self.locations) if loc is None}
+                   for i in self.locations.missing()}
         self.failed.update(missing)
         self._update_warning()
 

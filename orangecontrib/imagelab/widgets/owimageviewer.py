@@ -14,7 +14,8 @@ from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Input, Msg, Output, OWWidget
 
 from orangecontrib.imagelab import tables
-from orangecontrib.imagelab.widgets.utils.imagetable import selection_key, skipped_message
+from orangecontrib.imagelab.widgets.utils.imagetable import (
+    LazyLocations, selection_key, skipped_message)
 from orangecontrib.imagelab.widgets.utils.imageviews import ImagePreview, ThumbnailGrid
 
 
@@ -116,13 +117,13 @@ class OWImageViewer(OWWidget):
             self.view.set_items([])
             self._update_warning()
             return
-        self.locations = tables.image_locations(self.data, self.image_var)
+        self.locations = LazyLocations(self.data, self.image_var)
         self.view.set_items(self.locations)
         if groups is not None:
             self.view.set_groups(groups)
         self._update_titles()
         self.failed.update({f"row {i + 1}": "no image location"
-                            for i, loc in enumerate(self.locations) if loc is None})
+                            for i in self.locations.missing()})
         self._update_warning()
 
     def _update_titles(self):

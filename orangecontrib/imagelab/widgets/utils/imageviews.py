@@ -8,6 +8,7 @@ the few hundred on screen. Selection follows Orange's scatter plot: a click
 or rubber band selects; Shift makes a new group, Ctrl adds to the last group,
 Alt removes.
 """
+from collections.abc import Sequence as AbcSequence
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -65,7 +66,9 @@ class ThumbnailGrid(QAbstractScrollArea):
     def set_items(self, locations: Sequence[Optional[str]],
                   cells: Optional[np.ndarray] = None, shape=None) -> None:
         """Images to show; ``cells`` (n × 2) and ``shape`` unless ``flow``."""
-        self._locations = list(locations)
+        # A lazily resolved sequence is kept as it is (see LazyLocations).
+        self._locations = locations if isinstance(locations, AbcSequence) \
+            else list(locations)
         n = len(self._locations)
         self._groups = np.zeros(n, dtype=np.int64)
         self._labels = self._colors = self._faded = None
