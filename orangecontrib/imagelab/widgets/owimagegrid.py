@@ -291,7 +291,7 @@ class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
             self.Outputs.selected_data.send(None)
             self.Outputs.annotated_data.send(None)
             return
-        selected, annotated = group_tables(self.data, self.view.groups())
+        selected, annotated = group_tables(self.data, self.view.groups(), lazy=True)
         self.Outputs.selected_data.send(selected)
         self.Outputs.annotated_data.send(annotated)
 

@@ -34,7 +34,7 @@ def skipped_message(failed: dict, total: int) -> str:
     return f"{len(failed):,} of {total:,} images cannot be shown: {first}{more}"
 
 
-def group_tables(data: Table, groups: np.ndarray):
+def group_tables(data: Table, groups: np.ndarray, *, lazy: bool = False):
     """(selected, annotated) tables for selection ``groups`` (0 = unselected).
 
     ``selected``: the selected rows with a ``Group`` column (G1, G2, ...), or
@@ -42,7 +42,8 @@ def group_tables(data: Table, groups: np.ndarray):
     ``Selected`` (No/Yes). Same columns as Orange's ``create_groups_table``
     and ``create_annotated_table``, but built without ``Table.transform``,
     which takes a noticeable fraction of a second with 1,000-feature
-    embeddings and would stall the GUI.
+    embeddings and would stall the GUI. With ``lazy=True`` the annotated
+    table is an Orange ``LazyValue``, built only if a connected widget asks.
     """
     from Orange.data import DiscreteVariable, Domain
     from Orange.data.util import get_unique_names
@@ -55,14 +56,25 @@ def group_tables(data: Table, groups: np.ndarray):
     group_all = DiscreteVariable(group_name, values=labels + ["Unselected"])
     selected_var = DiscreteVariable(selected_name, values=["No", "Yes"])
     codes = np.where(groups > 0, groups - 1, k).astype(float)
-    metas = np.hstack([data.metas.astype(object),
-                       codes[:, None], (groups > 0).astype(float)[:, None]])
-    annotated = Table.from_numpy(
-        Domain(domain.attributes, domain.class_vars,
-               domain.metas + (group_all, selected_var)),
-        data.X, data.Y, metas, W=data.W if data.has_weights() else None,
-        ids=data.ids, attributes=data.attributes)
-    annotated.name = data.name
+    annotated_domain = Domain(domain.attributes, domain.class_vars,
+                              domain.metas + (group_all, selected_var))
+
+    def make_annotated():
+        metas = np.hstack([data.metas.astype(object),
+                           codes[:, None], (groups > 0).astype(float)[:, None]])
+        table = Table.from_numpy(
+            annotated_domain, data.X, data.Y, metas,
+            W=data.W if data.has_weights() else None,
+            ids=data.ids, attributes=data.attributes)
+        table.name = data.name
+        return table
+
+    if lazy:
+        from orangewidget.utils.signals import LazyValue
+        annotated = LazyValue[Table](make_annotated, length=len(data),
+                                     domain=annotated_domain)
+    else:
+        annotated = make_annotated()
     rows = np.flatnonzero(groups)
     if not len(rows):
         return None, annotated
