@@ -1,4 +1,7 @@
 """Image Grid widget: layout off the GUI thread, selection groups, subset, broken files."""
+import tempfile
+from pathlib import Path
+
 import numpy as np
 from AnyQt.QtCore import Qt
 
@@ -206,8 +209,6 @@ class TestOWImageGrid(widget_tests.WidgetTest):
     @property
     def tmp_path(self):
         if not hasattr(self, "_tmp"):
-            import tempfile
-            from pathlib import Path
             self._tmpdir = tempfile.TemporaryDirectory()
             self._tmp = Path(self._tmpdir.name)
         return self._tmp
@@ -216,3 +217,53 @@ class TestOWImageGrid(widget_tests.WidgetTest):
         super().tearDown()
         if hasattr(self, "_tmpdir"):
             self._tmpdir.cleanup()
+
+
+class TestHelpers(widget_tests.WidgetTest):
+    def setUp(self):
+        self.widget = self.create_widget(OWImageGrid)
+
+    def test_group_tables_match_orange_conventions(self):
+        from Orange.widgets.utils.annotated_data import create_groups_table
+        from orangecontrib.imagelab.widgets.utils.imagetable import group_tables
+        with tempfile.TemporaryDirectory() as tmp:
+            data = image_table(Path(tmp), n=6)
+        groups = np.array([0, 1, 2, 2, 0, 1])
+        selected, annotated = group_tables(data, groups)
+        orange = create_groups_table(data, groups, False, "Group")
+        self.assertEqual(selected.domain["Group"].values, orange.domain["Group"].values)
+        np.testing.assert_array_equal(selected.get_column("Group"), orange.get_column("Group"))
+        np.testing.assert_array_equal(selected.ids, orange.ids)
+        orange_all = create_groups_table(data, groups, True, "Group")
+        np.testing.assert_array_equal(annotated.get_column("Group"),
+                                      orange_all.get_column("Group"))
+        self.assertEqual(list(annotated.get_column("Selected")), [0, 1, 1, 1, 0, 1])
+        np.testing.assert_array_equal(annotated.X, data.X)
+        none, everything = group_tables(data, np.zeros(6, dtype=int))
+        self.assertIsNone(none)
+        self.assertEqual(everything.domain["Group"].values, ("Unselected",))
+
+    def test_lazy_locations(self):
+        from orangecontrib.imagelab.widgets.utils.imagetable import LazyLocations
+        with tempfile.TemporaryDirectory() as tmp:
+            data = image_table(Path(tmp), n=4)
+            with data.unlocked(data.metas):
+                data.metas[2, 0] = ""
+            locations = LazyLocations(data, data.domain["image"])
+            self.assertEqual(len(locations), 4)
+            self.assertEqual(locations[0], str(Path(tmp) / "img_000.jpg"))
+            self.assertIsNone(locations[2])
+            self.assertEqual(list(locations.missing()), [2])
+            assert locations[-1] in locations and "elsewhere.jpg" not in locations
+
+    def test_non_numeric_features_are_ignored_with_a_note(self):
+        from Orange.data import DiscreteVariable
+        with tempfile.TemporaryDirectory() as tmp:
+            data = image_table(Path(tmp), n=6)
+            extra = DiscreteVariable("colour", values=("a", "b"))
+            data = tables.append_columns(data, attributes=[(extra, np.arange(6) % 2)])
+            widget = self.widget
+            self.send_signal(widget.Inputs.data, data, widget=widget)
+            self.wait_until_finished(widget, timeout=30000)
+            assert widget.Information.ignored.is_shown()
+            self.assertEqual(len(widget.layout.cells), 6)

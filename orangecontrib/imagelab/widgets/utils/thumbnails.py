@@ -43,6 +43,18 @@ def pil_to_qimage(image) -> QImage:
     return qimage.copy()  # detach from ``data``
 
 
+def _stopper(lock, loader):
+    """A callable that stops ``loader``'s workers without touching its QObject."""
+    state = loader.__dict__
+
+    def stop(*_):
+        with lock:
+            state["_stopped"] = True
+            state["_queue"].clear()
+            lock.notify_all()
+    return stop
+
+
 class ThumbnailLoader(QObject):
     """Decode thumbnails in background threads; cache them (LRU, by bytes).
 
@@ -68,6 +80,9 @@ class ThumbnailLoader(QObject):
         self._lock = threading.Condition()
         self._stopped = False
         self._finished.connect(self._on_finished, Qt.QueuedConnection)
+        # Stop the workers when the C++ object goes, even without shutdown():
+        # a plain-Python callable, safe to call while the QObject is destroyed.
+        self.destroyed.connect(_stopper(self._lock, self))
         n = max_workers or min(4, max(2, os.cpu_count() or 2))
         self._threads = [threading.Thread(target=self._work, daemon=True,
                                           name=f"thumbnail-{i}") for i in range(n)]
@@ -163,13 +178,16 @@ class ThumbnailLoader(QObject):
                 reason = err.reason
             except (OSError, ValueError, MemoryError) as err:
                 reason = f"cannot decode ({err})"
+            # Emit under the lock: shutdown() and the ``destroyed`` handler take
+            # it too, so the object cannot go away between the check and the emit.
             with self._lock:
                 if self._stopped:
                     return
-            try:
-                self._finished.emit(key, image, reason)
-            except RuntimeError:  # the QObject was deleted meanwhile
-                return
+                try:
+                    self._finished.emit(key, image, reason)
+                except RuntimeError:  # the QObject was deleted meanwhile
+                    self._stopped = True
+                    return
 
     def _on_finished(self, key, image, reason):
         with self._lock:
