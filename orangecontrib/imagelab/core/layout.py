@@ -108,6 +108,16 @@ def _as_matrix(vectors) -> np.ndarray:
     return x
 
 
+def _orthonormal(basis: np.ndarray) -> np.ndarray:
+    """Orthonormal columns spanning ``basis`` (n × k, k small), via the k×k Gram.
+
+    Cheaper and steadier in time than ``np.linalg.qr`` on a busy machine.
+    """
+    values, vectors = np.linalg.eigh(basis.T @ basis)
+    keep = values > values.max(initial=0.0) * 1e-12
+    return basis @ (vectors[:, keep] / np.sqrt(values[keep]))
+
+
 def pca_map(vectors, *, n_components: int = 2) -> np.ndarray:
     """Project ``(n, d)`` vectors on their first principal components.
 
@@ -120,9 +130,21 @@ def pca_map(vectors, *, n_components: int = 2) -> np.ndarray:
     if n == 0 or x.shape[1] == 0:
         return out
     centred = x - x.mean(axis=0)
-    # Eigenvectors of the smaller Gram matrix (d×d or n×n), several times
-    # faster than an SVD of (n, d) when one side is large.
-    if n >= x.shape[1]:
+    if min(n, x.shape[1]) > 4 * n_components + 40:
+        # Many more dimensions than wanted (e.g. 1,000-feature embeddings to
+        # 50): randomized PCA (Halko et al. 2011), a fixed seed, two power
+        # iterations; several times faster than a full decomposition.
+        rng = np.random.default_rng(0)
+        basis = centred @ rng.standard_normal((x.shape[1], n_components + 20))
+        for _ in range(2):
+            basis = _orthonormal(basis)
+            basis = centred @ (centred.T @ basis)
+        basis = _orthonormal(basis)
+        _, s, axes = np.linalg.svd(basis.T @ centred, full_matrices=False)
+        values = s ** 2
+    # Otherwise eigenvectors of the smaller Gram matrix (d×d or n×n), several
+    # times faster than an SVD of (n, d) when one side is large.
+    elif n >= x.shape[1]:
         values, axes = np.linalg.eigh(centred.T @ centred)
         order = np.argsort(values)[::-1]
         values, axes = values[order], axes[:, order].T           # rows: principal axes
