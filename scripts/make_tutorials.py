@@ -3,7 +3,8 @@
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/make_tutorials.py
 
 Workflows are written with orange-canvas-core's own writer, with settings as
-literals only (no pickles), so the files stay readable and diffable. Sample
+literals (one exception, see ``predictions_with_probabilities``), so the files
+stay readable and diffable. Sample
 paths are relative to the workflow file ("../sample/..."), so they work on
 any machine.
 """
@@ -40,8 +41,27 @@ class Workflow:
 
 
 def source(path: str) -> Dict:
-    """Import Images' settings for a sample folder, relative to the workflow."""
-    return {"recent_paths": [{"abspath": path, "relpath": path}], "check_full": False}
+    """Import Images' settings for a sample folder, relative to the workflow.
+
+    A RecentPath as a literal list: [abspath, prefix, relpath, title, sheet,
+    file format]; the widget resolves prefix "basedir" + relpath when loaded.
+    """
+    title = path.rstrip("/").rsplit("/", 1)[-1]
+    return {"recent_paths": [[path, "basedir", path, title, None, None]],
+            "check_full": False}
+
+
+def predictions_with_probabilities() -> Dict:
+    """Orange's Predictions set to output "Classes known to the model" probabilities.
+
+    New photos have no class, and for such data Predictions shows no
+    probabilities by default; Predictions to Folders needs them for its
+    confidence threshold. Predictions keeps this choice in a context, which
+    Orange can only store pickled: the one non-literal setting in our tutorials.
+    """
+    from orangewidget.settings import Context
+    model_probabilities = 2  # OWPredictions.MODEL_PROBS
+    return {"context_settings": [Context(classes=(), values={"shown_probs": model_probabilities})]}
 
 
 EXPLORE = Workflow(
@@ -88,10 +108,11 @@ SORT = Workflow(
         "import_new": Node("Import Images", "New Photos", (60, 420),
                            source("../sample/fashion/new")),
         "embed_new": Node("Image Embedding", "Embed New", (230, 420)),
-        "predict": Node("Predictions", "Predictions", (600, 340), ours=False),
+        "predict": Node("Predictions", "Predictions", (600, 340), predictions_with_probabilities(),
+                        ours=False),
         "folders": Node("Predictions to Folders", "Predictions to Folders", (780, 340),
-                        {"folder": SORTED_FOLDER, "min_confidence": 0.8,
-                         "review_below": 0.5}),
+                        {"folder": SORTED_FOLDER, "min_confidence": 80,
+                         "use_review": True, "review_below": 50}),
         "viewer": Node("Image Viewer", "Review Pile", (960, 340)),
     },
     links=[("import", "Data", "embed", "Images"),
@@ -127,7 +148,8 @@ CLEAN = Workflow(
         "import": Node("Import Images", "Scraped Photos", (80, 200),
                        source("../sample/photos")),
         "labels": Node("Image Labels", "Image Labels", (280, 200),
-                       {"labels_text": "cat", "min_confidence": 0.5, "review_min": 0.2}),
+                       {"label_text": "cat", "threshold": 50, "use_review": True,
+                        "review_min": 20}),
         "matched": Node("Image Viewer", "Matched", (500, 100)),
         "review": Node("Image Viewer", "Review", (500, 300)),
         "save": Node("Save Images", "Save Images", (700, 100), {"folder": SAVED_FOLDER}),
@@ -183,7 +205,7 @@ def main() -> int:
         scheme = build(workflow, registry)
         path = os.path.join(TUTORIALS, workflow.file)
         with open(path, "wb") as f:
-            scheme_to_ows_stream(scheme, f, pretty=True, pickle_fallback=False)
+            scheme_to_ows_stream(scheme, f, pretty=True, pickle_fallback=True)
         print(f"wrote {os.path.relpath(path, ROOT)}")
     return 0
 

@@ -10,7 +10,8 @@ from AnyQt.QtWidgets import QApplication
 
 
 def describe(value) -> str:
-    if hasattr(value, "domain"):
+    from Orange.data import Table
+    if isinstance(value, Table):
         domain = value.domain
         return (f"table, {len(value)} rows, {len(domain.attributes)} features, "
                 f"class: {domain.class_var.name if domain.class_var else 'none'}, "

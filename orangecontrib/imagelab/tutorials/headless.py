@@ -54,6 +54,27 @@ class HeadlessRun:
                     list(contents.values())[-1]
         return values
 
+    def wait(self, timeout: float = 300.0, settle: float = 0.5) -> bool:
+        """Process events until the workflow is idle for ``settle`` seconds.
+
+        Call it again after changing a widget (e.g. a selection, a Save) to let
+        the signals propagate. Returns False on timeout.
+        """
+        from orangecanvas.scheme import signalmanager
+        manager = self.model.findChild(signalmanager.SignalManager)
+        start = time.perf_counter()
+        idle_since = None
+        while time.perf_counter() - start < timeout:
+            QApplication.processEvents()
+            time.sleep(0.02)
+            if _busy(self.model, manager):
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.perf_counter()
+            elif time.perf_counter() - idle_since >= settle:
+                return True
+        return False
+
     def close(self) -> None:
         self.model.clear()
         QApplication.sendEvent(self.model, QEvent(QEvent.Close))
@@ -108,17 +129,8 @@ def run_workflow(path: str, *, timeout: float = 300.0,
     widgets = {node.title: model.widget_for_node(node) for node in model.nodes}
     signal_manager.resume()
 
+    run = HeadlessRun(model, False, 0.0, widgets)
     start = time.perf_counter()
-    idle_since = None
-    finished = False
-    while time.perf_counter() - start < timeout:
-        QApplication.processEvents()
-        time.sleep(0.02)
-        if _busy(model, signal_manager):
-            idle_since = None
-        elif idle_since is None:
-            idle_since = time.perf_counter()
-        elif time.perf_counter() - idle_since >= settle:
-            finished = True
-            break
-    return HeadlessRun(model, finished, time.perf_counter() - start, widgets)
+    run.finished = run.wait(timeout=timeout, settle=settle)
+    run.seconds = time.perf_counter() - start
+    return run

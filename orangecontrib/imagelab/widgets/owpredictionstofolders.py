@@ -159,7 +159,7 @@ class OWPredictionsToFolders(SaveToFolderWidget):
 
     def _start_task(self):
         min_conf, review, max_images = self._arguments()
-        self.start(run, self.data, self.folder, self.prediction_column.name,
+        self.start(run, self.data, self.target_folder(), self.prediction_column.name,
                    min_conf, review, max_images, self.mode)
 
     def _n_inputs(self, result: SortReport) -> int:

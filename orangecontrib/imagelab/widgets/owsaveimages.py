@@ -109,7 +109,7 @@ class OWSaveImages(SaveToFolderWidget):
 
     def _start_task(self):
         convert = self.mode == "convert"
-        self.start(run, self.data, self.folder,
+        self.start(run, self.data, self.target_folder(),
                    self.by_column if self.by_column is not None else False,
                    self.mode, (self.format or None) if convert else None,
                    self.max_size if convert and self.scale else None)

@@ -87,9 +87,14 @@ class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
         gui.auto_commit(self.buttonsArea, self, "auto_save", "Save", box=False,
                         checkbox_label="Save automatically", commit=self.commit)
 
+    def target_folder(self) -> str:
+        """The folder to write into; "~" in the setting means the home folder
+        (so a workflow can name a folder that exists on any machine)."""
+        return os.path.expanduser(self.folder)
+
     def _show_folder(self):
         self.folder_label.setText(self.folder or "(no folder chosen)")
-        self.folder_label.setToolTip(self.folder)
+        self.folder_label.setToolTip(self.target_folder())
 
     def choose_folder(self):
         start = self.folder if self.folder and os.path.isdir(self.folder) \
@@ -115,7 +120,7 @@ class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
             return
         self.Warning.skipped.clear()
         self.cancel_button.setEnabled(True)
-        self.info_label.setText(f"Saving into {self.folder} …")
+        self.info_label.setText(f"Saving into {self.target_folder()} …")
         self._start_task()
 
     def _has_input(self) -> bool:

@@ -1,0 +1,141 @@
+"""The tutorial workflows load with Orange's own reader and run to completion headless.
+
+Each workflow runs through Orange's signal manager (offscreen) until every
+widget is idle; then its outputs are checked, and the saving widgets are made
+to save into a temporary home folder (the tutorials name "~/Image Lab/...").
+"""
+import io
+import os
+from importlib.metadata import entry_points
+
+import numpy as np
+import pytest
+from AnyQt.QtWidgets import QApplication
+from orangecanvas.scheme import Scheme
+from orangecanvas.scheme.readwrite import scheme_load
+
+from Orange.data import Table
+import Orange.evaluation
+from orangecontrib.imagelab.tutorials import headless, main_tutorial
+
+
+@pytest.fixture(scope="module")
+def app():
+    return QApplication.instance() or QApplication([])
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def tutorial(name):
+    return os.path.join(headless.TUTORIALS_DIR, name)
+
+
+def test_tutorials_are_registered_and_found():
+    names = {ep.value for ep in entry_points(group="orange.widgets.tutorials")}
+    assert "orangecontrib.imagelab.tutorials" in names
+    files = [os.path.basename(p) for p in headless.tutorial_paths()]
+    assert files == ["clean-scraped-photos.ows", "explore-photos.ows", "sort-new-photos.ows"]
+    assert os.path.exists(main_tutorial())
+
+
+@pytest.mark.parametrize("path", headless.tutorial_paths(), ids=os.path.basename)
+def test_tutorial_loads_with_every_node_and_link_resolved(app, path):
+    registry = headless.widget_registry()
+    errors = []
+    scheme = Scheme()
+    with open(path, "rb") as f:
+        scheme_load(scheme, f, registry=registry, error_handler=errors.append)
+    assert not errors
+    assert scheme.nodes and scheme.links and scheme.annotations
+    for node in scheme.nodes:
+        assert registry.has_widget(node.description.qualified_name)
+    for link in scheme.links:
+        assert link.source_channel in link.source_node.description.outputs
+        assert link.sink_channel in link.sink_node.description.inputs
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    # Settings are literals; Orange's Predictions context is the one exception.
+    expected_pickles = 1 if path.endswith("sort-new-photos.ows") else 0
+    assert text.count('format="pickle"') == expected_pickles
+
+
+def test_explore_tutorial_runs_and_saves_a_marked_group(app, home):
+    run = headless.run_workflow(tutorial("explore-photos.ows"), timeout=300)
+    try:
+        assert run.finished and not run.messages("error")
+        outputs = run.outputs()
+        images = outputs[("Import Images", "Data")]
+        embedded = outputs[("Image Embedding", "Embeddings")]
+        assert len(images) == len(embedded) == 200
+        assert len(embedded.domain.attributes) == 1280
+        assert embedded.domain.class_var.name == "category"
+
+        grid, save = run.widgets["Image Grid"], run.widgets["Save Images"]
+        grid.view.select([0, 1, 2, 3])
+        assert run.wait()
+        selected = run.outputs()[("Image Grid", "Selected Images")]
+        assert len(selected) == 4
+        save.commit.now()
+        assert run.wait()
+        assert not save.Error.active
+        target = home / "Image Lab" / "saved images"
+        written = [p for p in target.rglob("*.png")]
+        assert len(written) == 4
+        assert (target / "manifest.csv").exists()
+    finally:
+        run.close()
+
+
+def test_sort_tutorial_learns_predicts_and_sorts_into_folders(app, home):
+    run = headless.run_workflow(tutorial("sort-new-photos.ows"), timeout=400)
+    try:
+        assert run.finished and not run.messages("error")
+        outputs = run.outputs()
+        assert len(outputs[("Embed Labelled", "Embeddings")]) == 200
+        assert len(outputs[("Embed New", "Embeddings")]) == 40
+
+        # Test and Score: cross-validated accuracy and AUC on the sample.
+        test_and_score = run.widgets["Test and Score"]
+        (slot,) = test_and_score.learners.values()
+        results = slot.results.value
+        accuracy = Orange.evaluation.CA(results)[0]
+        auc = Orange.evaluation.AUC(results)[0]
+        assert accuracy > 0.8 and auc > 0.9, (accuracy, auc)
+
+        # Predictions carry probabilities, so the sorter has confidences.
+        folders = run.widgets["Predictions to Folders"]
+        assert not folders.Warning.no_probabilities.is_shown()
+        folders.commit.now()
+        assert run.wait()
+        assert not folders.Error.active
+        target = home / "Image Lab" / "sorted photos"
+        report = folders.result
+        assert len(report.sorted) + len(report.rejected or []) + \
+            len(report.review or []) == 40
+        class_folders = {p.name for p in target.iterdir() if p.is_dir()}
+        assert class_folders <= {"T-shirt", "Trouser", "Dress", "Sneaker", "Bag", "_review"}
+        written = list(target.rglob("*.png"))
+        assert len(written) == len(report.sorted) + len(report.review or [])
+        assert len(report.sorted) >= 20
+        review = run.outputs().get(("Predictions to Folders", "Review"))
+        assert (review is None) == (not report.review)
+    finally:
+        run.close()
+
+
+def test_clean_tutorial_keeps_the_cat_photos(app, home):
+    run = headless.run_workflow(tutorial("clean-scraped-photos.ows"), timeout=300)
+    try:
+        assert run.finished and not run.messages("error")
+        outputs = run.outputs()
+        matched = outputs[("Image Labels", "Matched")]
+        names = sorted(matched.get_column("image name"))
+        assert names == ["cat", "cat-crop", "cat-mirrored"]
+        labelled = outputs[("Image Labels", "Labelled Images")]
+        assert len(labelled) == 12
+    finally:
+        run.close()
