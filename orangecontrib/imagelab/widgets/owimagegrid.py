@@ -99,8 +99,12 @@ class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
         self.failed = {}
 
         self.image_model = VariableListModel()
-        self.label_model = DomainModel(placeholder="(none)")
-        self.color_model = DomainModel(placeholder="(none)", valid_types=DomainModel.PRIMITIVE)
+        # Labels and colours come from the class and metas: a thousand embedding
+        # features in a combo would be useless and slow to fill.
+        order = (DomainModel.CLASSES, DomainModel.Separator, DomainModel.METAS)
+        self.label_model = DomainModel(order=order, placeholder="(none)")
+        self.color_model = DomainModel(order=order, placeholder="(none)",
+                                       valid_types=DomainModel.PRIMITIVE)
         box = gui.vBox(self.controlArea, "Images")
         gui.comboBox(box, self, "image_var", label="Image column:", model=self.image_model,
                      callback=self._on_image_var)

@@ -57,7 +57,9 @@ class OWImageViewer(OWWidget):
         self.locations = []
         self.failed = {}
         self.image_model = VariableListModel()
-        self.title_model = DomainModel(placeholder="(none)")
+        order = (DomainModel.CLASSES, DomainModel.Separator, DomainModel.METAS,
+                 DomainModel.Separator, DomainModel.ATTRIBUTES)
+        self.title_model = DomainModel(order=order, placeholder="(none)")
         box = gui.vBox(self.controlArea, "Images")
         gui.comboBox(box, self, "image_var", label="Image column:", model=self.image_model,
                      callback=self._show_items)
