@@ -99,21 +99,21 @@ SORT = Workflow(
     "Train a classifier on labelled photos, check it with cross-validation, predict "
     "the classes of new photos and sort them into folders, with a review pile.",
     nodes={
-        "import": Node("Import Images", "Labelled Photos", (60, 160),
+        "import": Node("Import Images", "Labelled Photos", (60, 200),
                        source("../sample/fashion/labelled")),
-        "embed": Node("Image Embedding", "Embed Labelled", (230, 160)),
-        "learner": Node("Logistic Regression", "Logistic Regression", (400, 60), ours=False),
-        "test": Node("Test and Score", "Test and Score", (600, 60), ours=False),
-        "grid": Node("Image Grid", "Image Grid", (400, 260)),
-        "import_new": Node("Import Images", "New Photos", (60, 420),
+        "embed": Node("Image Embedding", "Embed Labelled", (240, 200)),
+        "learner": Node("Logistic Regression", "Logistic Regression", (440, 120), ours=False),
+        "test": Node("Test and Score", "Test and Score", (660, 40), ours=False),
+        "grid": Node("Image Grid", "Image Grid", (440, 300)),
+        "import_new": Node("Import Images", "New Photos", (60, 440),
                            source("../sample/fashion/new")),
-        "embed_new": Node("Image Embedding", "Embed New", (230, 420)),
-        "predict": Node("Predictions", "Predictions", (600, 340), predictions_with_probabilities(),
+        "embed_new": Node("Image Embedding", "Embed New", (240, 440)),
+        "predict": Node("Predictions", "Predictions", (660, 440), predictions_with_probabilities(),
                         ours=False),
-        "folders": Node("Predictions to Folders", "Predictions to Folders", (780, 340),
+        "folders": Node("Predictions to Folders", "Predictions to Folders", (860, 440),
                         {"folder": SORTED_FOLDER, "min_confidence": 80,
                          "use_review": True, "review_below": 50}),
-        "viewer": Node("Image Viewer", "Review Pile", (960, 340)),
+        "viewer": Node("Image Viewer", "Review Pile", (1060, 440)),
     },
     links=[("import", "Data", "embed", "Images"),
            ("embed", "Embeddings", "learner", "Data"),
@@ -128,13 +128,13 @@ SORT = Workflow(
     notes=[((20, 10, 330, 100),
             "1. Labelled photos: one sub-folder per class (the bundled sample has five "
             "classes of Fashion-MNIST). Image Embedding turns them into numbers."),
-           ((560, 150, 330, 90),
+           ((780, 20, 300, 90),
             "2. Logistic Regression learns the classes; Test and Score shows its "
             "cross-validated accuracy and AUC."),
-           ((20, 500, 360, 90),
+           ((20, 520, 360, 90),
             "3. New photos, without labels, are embedded with the same model and "
             "Predictions applies the trained classifier."),
-           ((700, 440, 360, 110),
+           ((660, 540, 380, 110),
             "4. Predictions to Folders writes each photo into its predicted class's folder "
             "when the model is sure, to _review when unsure. Press Save: nothing is "
             "overwritten or deleted.")])
