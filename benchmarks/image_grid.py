@@ -14,7 +14,9 @@ process's maxrss, Orange and Qt included). Figures:
 * longest GUI block: the largest gap between ticks of a 10 ms QTimer while
   the widget receives the data, lays it out and loads the visible thumbnails;
 * for ours also ``--big`` rows (rows reuse the n image files cyclically;
-  only visible thumbnails are decoded, so this measures layout and GUI).
+  only visible thumbnails are decoded, so this measures layout and GUI), and
+  Image Viewer with ``--viewer`` rows: input handling, paint times while
+  jumping through the list (only visible tiles are decoded).
 """
 import argparse
 import json
@@ -155,9 +157,35 @@ print(json.dumps(dict(first=t1, layout=t1, block=t1, shown=shown,
 """
 
 
-def run_ours(table: Path) -> dict:
+VIEWER = r"""
+import json, sys, time
+from AnyQt.QtWidgets import QApplication
+app = QApplication([])
+from orangecontrib.imagelab import tables
+from orangecontrib.imagelab.widgets.owimageviewer import OWImageViewer
+origin, n, n_files = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+data = tables.table_from_columns([(tables.image_variable("image", origin),
+                                   [f"photo_{i % n_files:05d}.jpg" for i in range(n)])])
+w = OWImageViewer(); w.resize(1200, 900); w.show(); app.processEvents()
+t = time.perf_counter(); w.set_data(data); set_data = time.perf_counter() - t
+t = time.perf_counter(); w.view.viewport().repaint(); first_paint = time.perf_counter() - t
+while w.view.loader.pending():
+    app.processEvents(); time.sleep(0.005)
+visible_done = time.perf_counter() - t
+bar, worst = w.view.verticalScrollBar(), 0.0
+for value in range(0, bar.maximum() + 1, max(1, bar.maximum() // 50)):
+    bar.setValue(value)
+    t = time.perf_counter(); w.view.viewport().repaint()
+    worst = max(worst, time.perf_counter() - t)
+    app.processEvents()
+print(json.dumps(dict(set_data=set_data, first_paint=first_paint, visible_done=visible_done,
+                      worst_paint=worst, visible=len(w.view.visible_indices()))))
+"""
+
+
+def run_ours(table: Path, code: str = OURS, *args: str) -> dict:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", OURS, str(table)], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", code, str(table), *args], capture_output=True,
                          text=True, env=env, timeout=900)
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
@@ -168,6 +196,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--big", type=int, default=10000)
+    parser.add_argument("--viewer", type=int, default=20000,
+                        help="rows for the Image Viewer check (0: skip)")
     parser.add_argument("--no-peer", action="store_true")
     args = parser.parse_args()
     table = make_table(args.n, args.n)
@@ -196,6 +226,12 @@ def main():
               f"{big['block'] * 1000:.0f} ms, peak memory {big['rss_mb']:.0f} MB")
         if os.environ.get("IMAGELAB_BENCH_DEBUG"):
             print("  GUI gaps > 50 ms (start s, length s):", big["slow"])
+    if args.viewer:
+        v = run_ours(WORK / "images", VIEWER, str(args.viewer), str(args.n))
+        print(f"ours, Image Viewer with {args.viewer:,} rows: set_data "
+              f"{v['set_data'] * 1000:.0f} ms, first paint {v['first_paint'] * 1000:.0f} ms, "
+              f"{v['visible']} visible thumbnails decoded in {v['visible_done']:.2f} s, "
+              f"slowest repaint over 50 scroll positions {v['worst_paint'] * 1000:.0f} ms")
 
 
 if __name__ == "__main__":
