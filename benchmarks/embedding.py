@@ -18,7 +18,6 @@ Each measurement runs in its own process, so peak RSS is that measurement's.
 """
 import argparse
 import gzip
-import io
 import json
 import os
 import subprocess

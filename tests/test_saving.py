@@ -1,6 +1,5 @@
 """Core saving: never delete, never overwrite, safe names, honest manifest (no Qt)."""
 import csv
-import errno
 import hashlib
 import os
 import shutil

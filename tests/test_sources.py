@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from orangecontrib.imagelab.core import sources
 from orangecontrib.imagelab.core.errors import ArchiveError, Cancelled
 from orangecontrib.imagelab.core.paths import cache_dir
 from orangecontrib.imagelab.core.sources import (

@@ -4,17 +4,14 @@ Each workflow runs through Orange's signal manager (offscreen) until every
 widget is idle; then its outputs are checked, and the saving widgets are made
 to save into a temporary home folder (the tutorials name "~/Image Lab/...").
 """
-import io
 import os
 from importlib.metadata import entry_points
 
-import numpy as np
 import pytest
 from AnyQt.QtWidgets import QApplication
 from orangecanvas.scheme import Scheme
 from orangecanvas.scheme.readwrite import scheme_load
 
-from Orange.data import Table
 import Orange.evaluation
 from orangecontrib.imagelab.tutorials import headless, main_tutorial
 

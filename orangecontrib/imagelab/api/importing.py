@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
-from Orange.data import (ContinuousVariable, DiscreteVariable, Domain,
+from Orange.data import (ContinuousVariable, Domain,
                          StringVariable, Table)
 
 from orangecontrib.imagelab import tables

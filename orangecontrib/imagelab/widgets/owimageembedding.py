@@ -17,8 +17,9 @@ from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.api.embedding import (
     EmbedResult, embed_images, extract_features, model_specs)
 from orangecontrib.imagelab.core import cache as core_cache
-from orangecontrib.imagelab.core.errors import Cancelled, ImageLabError
+from orangecontrib.imagelab.core.errors import Cancelled
 from orangecontrib.imagelab.core.features import FEATURE_SETS
+from orangecontrib.imagelab.widgets.utils.messages import error_text
 
 HAND_MADE = "hand-made"  # the `method` value for hand-made features
 
@@ -217,10 +218,7 @@ class OWImageEmbedding(OWWidget, ConcurrentWidgetMixin):
 
     def on_exception(self, ex: Exception):
         self.cancel_button.setEnabled(False)
-        if isinstance(ex, (ImageLabError, OSError, ValueError)):
-            self.Error.failed(str(ex))
-        else:
-            self.Error.failed(f"Unexpected error: {type(ex).__name__}: {ex}")
+        self.Error.failed(error_text(ex))
         self._set_result(None)
 
     def _set_result(self, result: Optional[EmbedResult]):

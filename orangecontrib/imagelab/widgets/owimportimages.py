@@ -15,7 +15,8 @@ from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Msg, Output, OWWidget
 
 from orangecontrib.imagelab.api.importing import ImportResult, import_images
-from orangecontrib.imagelab.core.errors import Cancelled, ImageLabError
+from orangecontrib.imagelab.core.errors import Cancelled
+from orangecontrib.imagelab.widgets.utils.messages import error_text
 
 FILE_FILTERS = ("Zip archives and annotation files (*.zip *.csv *.tsv *.json)",
                 "Zip archives (*.zip)", "Annotation files (*.csv *.tsv *.json)",
@@ -236,10 +237,7 @@ class OWImportImages(OWWidget, ConcurrentWidgetMixin):
 
     def on_exception(self, ex: Exception):
         self.cancel_button.setEnabled(False)
-        if isinstance(ex, (ImageLabError, OSError, ValueError)):
-            self.Error.failed(str(ex))
-        else:
-            self.Error.failed(f"Unexpected error: {type(ex).__name__}: {ex}")
+        self.Error.failed(error_text(ex))
         self._set_result(None)
 
     def on_partial_result(self, _):

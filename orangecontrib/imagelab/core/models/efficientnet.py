@@ -7,7 +7,6 @@ for 224x224 input. BatchNorm is folded into the convolutions.
 """
 from pathlib import Path
 
-import numpy as np
 
 from .graph import GraphBuilder, fold_batchnorm, same_pads
 from .torch_pickle import load_state_dict

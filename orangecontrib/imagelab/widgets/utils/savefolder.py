@@ -11,7 +11,8 @@ from Orange.widgets.settings import Setting
 from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
 from Orange.widgets.widget import Msg, OWWidget
 
-from orangecontrib.imagelab.core.errors import Cancelled, ImageLabError
+from orangecontrib.imagelab.core.errors import Cancelled
+from orangecontrib.imagelab.widgets.utils.messages import error_text
 
 #: (label shown, value stored) for the file modes.
 MODE_ITEMS = (("Copy files (byte for byte)", "copy"),
@@ -161,10 +162,7 @@ class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
         if isinstance(ex, Cancelled):
             self.Information.cancelled()
             return
-        if isinstance(ex, (ImageLabError, OSError, ValueError)):
-            self.Error.failed(str(ex))
-        else:
-            self.Error.failed(f"Unexpected error: {type(ex).__name__}: {ex}")
+        self.Error.failed(error_text(ex))
         self.info_label.setText("Nothing saved.")
         self._set_result(None)
 
