@@ -5,7 +5,7 @@ from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
-from AnyQt.QtCore import QBuffer, QByteArray, QSize, QTimer
+from AnyQt.QtCore import QBuffer, QByteArray
 from AnyQt.QtGui import QColor
 
 from Orange.data import Table, Variable
@@ -21,8 +21,9 @@ from orangecontrib.imagelab.core.errors import Cancelled
 from orangecontrib.imagelab.core.layout import (
     GridLayout, grid_layout, grid_shape, pca_map, snap_to_grid)
 from orangecontrib.imagelab.widgets.utils.imagetable import (
-    LazyLocations, group_tables, selection_key, skipped_message)
-from orangecontrib.imagelab.widgets.utils.imageviews import ImagePreview, ThumbnailGrid
+    LazyLocations, group_tables, selection_key)
+from orangecontrib.imagelab.widgets.utils.imageviews import ThumbnailGrid
+from orangecontrib.imagelab.widgets.utils.thumbnailwidget import ThumbnailViewMixin
 
 
 def run(x, columns: Optional[list], n_jobs: int, state: TaskState) -> GridLayout:
@@ -50,7 +51,7 @@ def run(x, columns: Optional[list], n_jobs: int, state: TaskState) -> GridLayout
                        callback=lambda f: callback(0.05 + 0.95 * f))
 
 
-class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
+class OWImageGrid(ThumbnailViewMixin, OWWidget, ConcurrentWidgetMixin):
     name = "Image Grid"
     description = "Show images on a grid, similar images side by side."
     icon = "icons/ImageGrid.svg"
@@ -121,18 +122,7 @@ class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
         self.controlArea.layout().addStretch(1)
         gui.auto_apply(self.buttonsArea, self, "auto_commit")
 
-        self.view = ThumbnailGrid(self.mainArea)
-        self.view.set_cell_size(self.cell_size)
-        self.view.selectionChanged.connect(self._on_selection_changed)
-        self.view.activated.connect(self._preview)
-        self.view.loader.failed.connect(self._on_failed)
-        self.mainArea.layout().addWidget(self.view)
-        self.preview: Optional[ImagePreview] = None
-        self._warn_timer = QTimer(self, singleShot=True, interval=300,
-                                  timeout=self._update_warning)
-
-    def sizeHint(self):
-        return QSize(1000, 700)
+        self._add_view(ThumbnailGrid(self.mainArea))
 
     # --- inputs -------------------------------------------------------
     @Inputs.data
@@ -237,24 +227,6 @@ class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
         else:
             self.view.set_faded(~np.isin(self.data.ids, self.subset_ids))
 
-    def _on_cell_size(self):
-        self.view.set_cell_size(self.cell_size)
-
-    def _on_failed(self, location, reason):
-        self.failed[location] = reason
-        self._warn_timer.start()
-
-    def _update_warning(self):
-        if self.failed and self.data is not None:
-            self.Warning.broken(skipped_message(self.failed, len(self.data)))
-        else:
-            self.Warning.broken.clear()
-
-    def _preview(self, index: int):
-        if self.preview is None:
-            self.preview = ImagePreview(self.view.loader, self)
-        title = self.view.tooltip(index).split("\n")[0]
-        self.preview.show_image(self.locations[index], title)
 
     # --- layout task --------------------------------------------------
     def on_partial_result(self, layout: GridLayout):
@@ -322,9 +294,7 @@ class OWImageGrid(OWWidget, ConcurrentWidgetMixin):
 
     def onDeleteWidget(self):
         self.shutdown()
-        self.view.loader.shutdown()
-        if self.preview is not None:
-            self.preview.shutdown()
+        self._shutdown_view()
         super().onDeleteWidget()
 
 

@@ -3,7 +3,6 @@ import os
 from typing import Optional
 
 import numpy as np
-from AnyQt.QtCore import QSize, QTimer
 
 from Orange.data import Table, Variable
 from Orange.widgets import gui
@@ -16,10 +15,11 @@ from Orange.widgets.widget import Input, Msg, Output, OWWidget
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.widgets.utils.imagetable import (
     LazyLocations, selection_key, skipped_message)
-from orangecontrib.imagelab.widgets.utils.imageviews import ImagePreview, ThumbnailGrid
+from orangecontrib.imagelab.widgets.utils.imageviews import ThumbnailGrid
+from orangecontrib.imagelab.widgets.utils.thumbnailwidget import ThumbnailViewMixin
 
 
-class OWImageViewer(OWWidget):
+class OWImageViewer(ThumbnailViewMixin, OWWidget):
     name = "Image Viewer"
     description = "Show the images of a table as thumbnails; preview one at full size."
     icon = "icons/ImageViewer.svg"
@@ -72,18 +72,7 @@ class OWImageViewer(OWWidget):
         self.controlArea.layout().addStretch(1)
         gui.auto_apply(self.buttonsArea, self, "auto_commit")
 
-        self.view = ThumbnailGrid(self.mainArea, flow=True, multi_group=False)
-        self.view.set_cell_size(self.cell_size)
-        self.view.selectionChanged.connect(self._on_selection_changed)
-        self.view.activated.connect(self._preview)
-        self.view.loader.failed.connect(self._on_failed)
-        self.mainArea.layout().addWidget(self.view)
-        self.preview: Optional[ImagePreview] = None
-        self._warn_timer = QTimer(self, singleShot=True, interval=300,
-                                  timeout=self._update_warning)
-
-    def sizeHint(self):
-        return QSize(1000, 700)
+        self._add_view(ThumbnailGrid(self.mainArea, flow=True, multi_group=False))
 
     @Inputs.data
     def set_data(self, data: Optional[Table]):
@@ -135,25 +124,6 @@ class OWImageViewer(OWWidget):
         else:
             self.view.set_labels([var.str_val(v) for v in self.data.get_column(var)])
 
-    def _on_cell_size(self):
-        self.view.set_cell_size(self.cell_size)
-
-    def _on_failed(self, location, reason):
-        if location in self.locations:
-            self.failed[location] = reason
-            self._warn_timer.start()
-
-    def _update_warning(self):
-        if self.failed and self.data is not None:
-            self.Warning.broken(skipped_message(self.failed, len(self.data)))
-        else:
-            self.Warning.broken.clear()
-
-    def _preview(self, index: int):
-        if self.preview is None:
-            self.preview = ImagePreview(self.view.loader, self)
-        title = self.view.tooltip(index).split("\n")[0]
-        self.preview.show_image(self.locations[index], title)
 
     def _restore_selection(self):
         if self.data is None:
@@ -194,9 +164,7 @@ class OWImageViewer(OWWidget):
             self.report_paragraph(skipped_message(self.failed, len(self.data)))
 
     def onDeleteWidget(self):
-        self.view.loader.shutdown()
-        if self.preview is not None:
-            self.preview.shutdown()
+        self._shutdown_view()
         super().onDeleteWidget()
 
 
