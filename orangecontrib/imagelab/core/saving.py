@@ -3,10 +3,13 @@
 ``save_files(sources, folder, labels=...)`` puts each source file into
 ``folder/<safe label>/``. The rules:
 
-* Nothing is deleted and nothing is overwritten. A file is first written under
-  a temporary name in its target folder and then hard-linked to its final
-  name, which fails if that name exists (so concurrent or repeated runs cannot
-  clobber each other), and the temporary name is removed.
+* Nothing is deleted and nothing is overwritten. A copied file is created
+  under its final name with an exclusive create (``O_EXCL``), which fails if
+  the name exists, so concurrent or repeated runs cannot clobber each other;
+  if the copy then fails (a source read error, a full disk), the partial file,
+  which this run created, is removed. Converted and downloaded files are
+  written under a temporary name and hard-linked to the final name, and hard
+  links are made directly, with the same fail-if-taken guarantee.
 * A taken name with the same content (size, then SHA-256) means the file is
   already there: nothing is written, and a rerun is idempotent. A taken name
   with other content gives ``name (2).ext``, ``name (3).ext``, ...
@@ -23,7 +26,6 @@ import errno
 import hashlib
 import os
 import re
-import stat
 import time
 import unicodedata
 import urllib.parse
@@ -312,23 +314,29 @@ def _copy_hashing(source: str, target: str) -> tuple:
         st = os.fstat(src.fileno())
     except OSError as err:
         raise _SourceError(err) from err
-    with src, open(target, "xb", buffering=0) as out:
-        remaining = st.st_size
-        while True:
-            try:
-                # sized reads: no 1 MiB buffer allocated for a 30 KB file
-                chunk = src.read(min(max(remaining, 0) + 1, _CHUNK))
-            except OSError as err:
-                raise _SourceError(err) from err
-            if not chunk:
-                break
-            h.update(chunk)
-            view = memoryview(chunk)
-            while view:
-                view = view[out.write(view):]
-            size += len(chunk)
-            remaining -= len(chunk)
-        os.utime(out.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+    with src:
+        out = open(target, "xb", buffering=0)  # FileExistsError: nothing was created
+        try:
+            with out:
+                remaining = st.st_size
+                while True:
+                    try:
+                        # sized reads: no 1 MiB buffer allocated for a 30 KB file
+                        chunk = src.read(min(max(remaining, 0) + 1, _CHUNK))
+                    except OSError as err:
+                        raise _SourceError(err) from err
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[out.write(view):]
+                    size += len(chunk)
+                    remaining -= len(chunk)
+                os.utime(out.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+        except BaseException:
+            _remove_quietly(target)  # created exclusively above: a partial file of ours
+            raise
     return h.hexdigest(), size
 
 
@@ -365,6 +373,7 @@ class _Job:
     directory: str
     name: str
     temp: Optional[str] = None
+    direct: bool = False  # a local copy, written straight to its final name
     sha256: str = ""
     bytes: int = 0
     present: Optional[str] = None  # an existing file with the same content
@@ -462,7 +471,6 @@ class _Saver:
     # -- worker step: bytes into a temporary file next to the target
     def prepare(self, job: _Job, mode: Optional[str] = None) -> _Job:
         mode = mode or self.mode
-        first = os.path.join(job.directory, job.name)
         if mode == "link" and not decoding.is_url(job.source):
             try:
                 st = os.stat(job.source)
@@ -475,23 +483,10 @@ class _Saver:
                 raise _SourceError(err) from err
             return job
         if mode == "copy" and not decoding.is_url(job.source):
-            # A rerun: the first name already holds this content -> no copy.
-            try:
-                existing = os.stat(first)
-            except OSError:
-                existing = None
-            try:
-                if existing is not None and stat.S_ISREG(existing.st_mode):
-                    source_stat = os.stat(job.source)
-                    if stat.S_ISREG(source_stat.st_mode) and \
-                            source_stat.st_size == existing.st_size:
-                        digest = sha256_file(job.source)
-                        if sha256_file(first) == digest:
-                            job.sha256, job.bytes, job.present = \
-                                digest, existing.st_size, first
-                            return job
-            except OSError:
-                pass  # the copy below reports a real error
+            # Copied in place(): one exclusive create under the final name is
+            # a third of the file-system calls of a temporary file + link.
+            job.direct = True
+            return job
         temp = _temp_path(job.directory)
         job.temp = temp
         try:
@@ -533,22 +528,28 @@ class _Saver:
         if job.present:
             return job.present, "already present"
         flat_root = job.directory == self.root
-        link_source = self.mode == "link" and job.temp is None
+        link_source = self.mode == "link" and job.temp is None and not job.direct
         for k in range(1, _MAX_SUFFIX):
             name = _numbered(job.name, k)
             if flat_root and name.casefold() == MANIFEST_NAME:
                 continue
             target = os.path.join(job.directory, name)
             try:
-                if link_source:
+                if job.direct:
+                    job.sha256, job.bytes = _copy_hashing(job.source, target)
+                elif link_source:
                     os.link(job.source, target)
                 else:
                     _link_exclusive(job.temp, target)
             except FileExistsError:
                 if link_source and _same_file(job.source, target):
                     return target, "already present"
-                if not job.sha256 and link_source:
-                    job.sha256 = sha256_file(job.source)
+                if not job.sha256 and (link_source or job.direct):
+                    try:
+                        job.sha256 = sha256_file(job.source)
+                        job.bytes = os.path.getsize(job.source)
+                    except OSError as err:
+                        raise _SourceError(err) from err
                 if _same_content(target, job.bytes, job.sha256):
                     _remove_quietly(job.temp)
                     return target, "already present"
