@@ -2,28 +2,17 @@
 
     .venv/bin/python doc/screenshots/imagegrid.py
 """
-import os
-import sys
-import time
-from pathlib import Path
+from _shot import SAMPLE, application, save, wait_for_task, wait_for_thumbnails
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-from AnyQt.QtCore import Qt  # noqa: E402
-from AnyQt.QtWidgets import QApplication  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-OUT = ROOT / "doc" / "widgets" / "images" / "imagegrid.png"
+from AnyQt.QtCore import Qt
 
 
 def main():
     from orangecontrib.imagelab import embed_images, import_images
     from orangecontrib.imagelab.widgets.owimagegrid import OWImageGrid
 
-    app = QApplication.instance() or QApplication([])
-    images = import_images(ROOT / "orangecontrib" / "imagelab" / "sample" / "fashion"
-                           / "labelled").data
+    application()
+    images = import_images(SAMPLE / "fashion" / "labelled").data
     data = embed_images(images).data
     widget = OWImageGrid()
     widget.cell_size = 44
@@ -32,25 +21,17 @@ def main():
     widget.show()
     widget.set_data(data)
     widget.handleNewSignals()
-    while widget.task is not None:
-        app.processEvents()
-        time.sleep(0.01)
-    view = widget.view
+    wait_for_task(widget)
     # Two groups: a block of cells top left, another bottom right.
     rows, cols = widget.layout.shape
     index = widget.layout.index_grid()
     first = index[:3, :4].ravel()
     second = index[-3:, -4:].ravel()
-    view.select(first[first >= 0])
-    view.select(second[second >= 0], Qt.ShiftModifier)
-    end = time.time() + 10
-    while (view.loader.pending() or time.time() < end - 9) and time.time() < end:
-        app.processEvents()
-        time.sleep(0.01)
-    app.processEvents()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    widget.grab().save(str(OUT))
-    print(f"saved {OUT}: {len(data)} images on a {rows}×{cols} grid")
+    widget.view.select(first[first >= 0])
+    widget.view.select(second[second >= 0], Qt.ShiftModifier)
+    wait_for_thumbnails(widget)
+    out = save(widget, "imagegrid", fit=False)
+    print(f"saved {out}: {len(data)} images on a {rows}×{cols} grid")
     widget.onDeleteWidget()
 
 

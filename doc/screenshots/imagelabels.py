@@ -2,41 +2,24 @@
 
     .venv/bin/python doc/screenshots/imagelabels.py
 """
-import os
-import sys
-import time
-from pathlib import Path
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-from AnyQt.QtWidgets import QApplication  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-OUT = ROOT / "doc" / "widgets" / "images" / "imagelabels.png"
+from _shot import SAMPLE, application, save, wait_for_task
 
 
 def main():
     from orangecontrib.imagelab import import_images
     from orangecontrib.imagelab.widgets.owimagelabels import OWImageLabels
 
-    app = QApplication.instance() or QApplication([])
-    data = import_images(ROOT / "orangecontrib" / "imagelab" / "sample" / "photos").data
+    application()
+    data = import_images(SAMPLE / "photos").data
     widget = OWImageLabels()
     widget.label_edit.setText("cat")
     widget.label_text = "cat"
     widget.use_review, widget.review_min = True, 10
     widget.set_data(data)
     widget.handleNewSignals()
-    while widget.task is not None:
-        app.processEvents()
-        time.sleep(0.01)
-    widget.show()
-    widget.adjustSize()
-    app.processEvents()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    widget.grab().save(str(OUT))
-    print(f"saved {OUT}: {widget.counts_label.text()}")
+    wait_for_task(widget)
+    out = save(widget, "imagelabels")
+    print(f"saved {out}: {widget.counts_label.text()}")
     result = widget.result
     if result is not None and result.labelled is not None:
         for name, labels in zip(result.labelled.get_column("image"),

@@ -7,21 +7,13 @@ shown) feeds Predictions to Folders.
 
     .venv/bin/python doc/screenshots/predictionstofolders.py
 """
-import os
 import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from _shot import SAMPLE as ALL_SAMPLES, application, save, wait_for_task
 
-from AnyQt.QtWidgets import QApplication  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-OUT = ROOT / "doc" / "widgets" / "images" / "predictionstofolders.png"
-SAMPLE = ROOT / "orangecontrib" / "imagelab" / "sample" / "fashion"
+SAMPLE = ALL_SAMPLES / "fashion"
 
 
 def thumbnails(table):
@@ -41,7 +33,7 @@ def main():
     from orangecontrib.imagelab import import_images
     from orangecontrib.imagelab.widgets.owpredictionstofolders import OWPredictionsToFolders
 
-    app = QApplication.instance() or QApplication([])
+    application()
     train = thumbnails(import_images(SAMPLE / "labelled").data)
     new = thumbnails(import_images(SAMPLE / "new").data)
     model = LogisticRegressionLearner()(train)
@@ -60,15 +52,9 @@ def main():
     widget._options_changed()
     widget.set_folder(str(work))
     widget.commit.now()
-    while widget.task is not None:
-        app.processEvents()
-        time.sleep(0.01)
-    widget.show()
-    widget.adjustSize()
-    app.processEvents()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    widget.grab().save(str(OUT))
-    print(f"saved {OUT}: {widget.plan_label.text()}; {widget.info_label.text()}")
+    wait_for_task(widget)
+    out = save(widget, "predictionstofolders")
+    print(f"saved {out}: {widget.plan_label.text()}; {widget.info_label.text()}")
     for folder in sorted(p for p in work.iterdir() if p.is_dir()):
         print(f"  {folder.name}: {len(list(folder.iterdir()))} files")
     widget.onDeleteWidget()
