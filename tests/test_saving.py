@@ -367,6 +367,47 @@ def test_manifest_matches_files_on_disk_and_is_appended(tmp_path, photos):
     assert rows[-1]["label"] == "" and rows[-1]["destination"].startswith("_unlabeled/")
 
 
+
+def test_manifest_rows_are_what_csv_writer_writes(tmp_path):
+    """Plain rows take a fast path; a comma, quote or line break in a name or
+    label goes through csv.writer. Either way csv.reader reads back the fields."""
+    src = tmp_path / "src"
+    plain = make_image(src / "plain.jpg", seed=1)
+    odd = make_image(src / 'odd, "quoted".jpg', seed=2)
+    labels = ["cats", 'a, "b"\nc']
+    out = tmp_path / "out"
+    report = save_files([plain, odd], out, labels=labels)
+    raw = (out / "manifest.csv").read_bytes().decode("utf-8")
+    with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == list(saving.MANIFEST_FIELDS)
+    assert [r[1] for r in rows[1:]] == [str(plain), str(odd)]
+    assert [r[3] for r in rows[1:]] == labels
+    assert [r[2] for r in rows[1:]] == [
+        os.path.relpath(f.destination, out) for f in report.saved]
+    # the file is exactly what csv.writer would have written for these rows
+    import io
+    expected = io.StringIO()
+    csv.writer(expected).writerows(rows)
+    assert raw == expected.getvalue()
+
+
+def test_copy_keeps_bytes_and_modification_time(tmp_path, photos):
+    os.utime(photos[0], ns=(1_600_000_000_123_456_789, 1_500_000_000_987_654_321))
+    report = save_files([photos[0]], tmp_path / "out")
+    copied = report.saved[0].destination
+    assert Path(copied).read_bytes() == Path(photos[0]).read_bytes()
+    assert os.stat(copied).st_mtime_ns == 1_500_000_000_987_654_321
+
+
+def test_fifo_source_is_skipped_without_waiting_for_a_writer(tmp_path, photos):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    report = save_files([fifo, photos[0]], tmp_path / "out")
+    assert [(Path(s.path).name, s.reason) for s in report.skipped] == [
+        ("pipe.jpg", "unreadable (not a regular file)")]
+    assert len(report.saved) == 1 and files_under(tmp_path / "out") == ["img0.jpg"]
+
 def test_core_runs_without_orange(tmp_path, photos):
     code = ("import sys; from orangecontrib.imagelab.core.saving import save_files;"
             "r = save_files(sys.argv[1:-1], sys.argv[-1]); print(len(r.saved));"
