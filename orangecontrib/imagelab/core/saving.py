@@ -780,7 +780,6 @@ def save_files(sources: Sequence[Optional[str]], folder, *,
     # images, which they do (Pillow releases the GIL).
     n_threads = threads or ((os.cpu_count() or 2) if mode == "convert" else 1)
     window = 4 * n_threads if n_threads > 1 else 1
-    direct_copy = mode == "copy"
     pending = deque()
     done = 0
     pool = ThreadPoolExecutor(max_workers=n_threads) if n_threads > 1 else _Inline()
@@ -794,9 +793,9 @@ def save_files(sources: Sequence[Optional[str]], folder, *,
                     exhausted = True
                 elif job is None:
                     done += 1
-                elif direct_copy and not job.url:
-                    job.direct = True  # copied by place(), under its final name
-                    pending.append((job, None))
+                elif mode == "copy" and not job.url:
+                    # nothing to do ahead: place() copies it, so no trip to a thread
+                    pending.append((job, _Done(saver.prepare, (job,))))
                 else:
                     pending.append((job, pool.submit(saver.prepare, job)))
             if not pending:
@@ -804,8 +803,7 @@ def save_files(sources: Sequence[Optional[str]], folder, *,
                 break
             job, future = pending.popleft()
             try:
-                if future is not None:
-                    future.result()
+                future.result()
                 destination, status = saver.place(job)
             except _SourceError as err:
                 skip(job.index, job.source, _reason(err.err, writing=False), job.label)
@@ -828,7 +826,6 @@ def save_files(sources: Sequence[Optional[str]], folder, *,
             done += 1
             callback(done / n)
     except BaseException:
-        pending = [(job, future) for job, future in pending if future is not None]
         for job, future in pending:
             future.cancel()
         for job, future in pending:
