@@ -28,7 +28,6 @@ import hashlib
 import io
 import os
 import re
-import stat
 import time
 import unicodedata
 import urllib.parse
@@ -41,6 +40,15 @@ from typing import Dict, Hashable, Iterable, List, Optional, Sequence
 
 from . import decoding
 from .errors import Cancelled, ImageError, ImageLabError
+from .filecopy import CHUNK as _CHUNK
+from .filecopy import MAX_SUFFIX as _MAX_SUFFIX
+from .filecopy import CopyWorkers, WorkerFailed, place_file
+from .filecopy import SourceError as _SourceError
+from .filecopy import numbered as _numbered
+from .filecopy import reason as _reason
+from .filecopy import remove_quietly as _remove_quietly
+from .filecopy import same_content as _same_content
+from .filecopy import sha256_file
 from .progress import ProgressCallback, checked
 
 MODES = ("copy", "link", "convert")
@@ -75,13 +83,16 @@ MAX_NAME_BYTES = 120
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | \
     {f"{dev}{i}" for dev in ("COM", "LPT") for i in list("123456789") + ["¹", "²", "³"]}
 _WINDOWS_FORBIDDEN = set('<>:"/\\|?*')
-_CHUNK = 1 << 20
 # Names that need no change: ASCII letters, digits and harmless punctuation,
 # not starting with a dot or space, not ending with a dot or space.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}]"
                          r"(?:[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}. ]*[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}])?\Z")
-_MAX_SUFFIX = 100_000
 _MANIFEST_FLUSH_SECONDS = 0.25
+# Copy mode hands files to worker processes from this many on (starting
+# them takes a few tens of milliseconds), in batches of _COPY_BATCH.
+_PARALLEL_COPY_MIN = 500
+_COPY_BATCH = 64
+_MAX_COPY_WORKERS = 4
 _CSV_QUOTED = re.compile(r'["\r\n]')  # with a ',' in a field: what csv.writer quotes
 
 
@@ -234,142 +245,10 @@ def folder_names(labels: Iterable[Optional[str]], *,
     return result
 
 
-def _numbered(name: str, k: int) -> str:
-    if k == 1:
-        return name
-    stem, ext = os.path.splitext(name)
-    if len(ext) > 16 or " " in ext:
-        stem, ext = name, ""
-    return f"{stem} ({k}){ext}"
-
-
-# ------------------------------------------------------------------- errors
-
-def _reason(err: BaseException, *, writing: bool) -> str:
-    if isinstance(err, ImageError):
-        return err.reason
-    if isinstance(err, OSError):
-        code = err.errno
-        if code == errno.ENOSPC:
-            return "disk full"
-        if code == errno.EDQUOT:
-            return "disk quota exceeded"
-        if code == errno.EROFS:
-            return "cannot write: read-only file system"
-        if code in (errno.EACCES, errno.EPERM):
-            return "cannot write: permission denied" if writing else "permission denied"
-        if code == errno.ENOENT and not writing:
-            return "file not found"
-        if code == errno.EISDIR and not writing:
-            return "is a folder, not a file"
-        if code == errno.ENAMETOOLONG:
-            return "name too long"
-        what = "cannot write" if writing else "unreadable"
-        return f"{what} ({err.strerror or err})"
-    return f"{type(err).__name__}: {err}"
-
-
-class _SourceError(Exception):
-    def __init__(self, err):
-        super().__init__(str(err))
-        self.err = err
-
-
 # ------------------------------------------------------------ file helpers
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _same_content(path: str, size: int, digest: str) -> bool:
-    try:
-        st = os.stat(path)
-        if not os.path.isfile(path) or st.st_size != size:
-            return False
-        return sha256_file(path) == digest
-    except OSError:
-        return False
-
 
 def _temp_path(directory: str) -> str:
     return os.path.join(directory, f".imagelab-{os.getpid()}-{uuid.uuid4().hex}.part")
-
-
-def _remove_quietly(path: Optional[str]) -> None:
-    if path:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-
-_O_SOURCE = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | \
-    getattr(os, "O_NONBLOCK", 0)  # a FIFO given as a source must not hang the run
-_O_TARGET = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | \
-    getattr(os, "O_BINARY", 0)
-
-
-def _copy_hashing(source: str, target: str) -> tuple:
-    """Copy ``source`` into a new file ``target`` (O_EXCL); return (sha256, bytes).
-
-    One pass: each chunk is hashed and written; the modification time is kept.
-    Bare ``os`` calls: this runs once per file and file objects cost more
-    than the copy of a small photo (the same system calls as ``cp``, plus
-    one to keep the time).
-    """
-    try:
-        src = os.open(source, _O_SOURCE)
-    except OSError as err:
-        raise _SourceError(err) from err
-    try:
-        try:
-            st = os.fstat(src)
-        except OSError as err:
-            raise _SourceError(err) from err
-        if not stat.S_ISREG(st.st_mode):
-            code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
-            raise _SourceError(OSError(code, "not a regular file", source))
-        out = os.open(target, _O_TARGET, 0o666)  # FileExistsError: nothing was created
-        try:
-            h = hashlib.sha256()
-            size = 0
-            remaining = st.st_size
-            while True:
-                try:
-                    # sized reads: no 1 MiB buffer allocated for a 30 KB file
-                    chunk = os.read(src, min(max(remaining, 0) + 1, _CHUNK))
-                except OSError as err:
-                    raise _SourceError(err) from err
-                if not chunk:
-                    break
-                h.update(chunk)
-                written = os.write(out, chunk)
-                if written < len(chunk):
-                    view = memoryview(chunk)[written:]
-                    while view:
-                        view = view[os.write(out, view):]
-                size += len(chunk)
-                remaining -= len(chunk)
-            os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
-        except BaseException:
-            try:
-                os.close(out)
-            except OSError:
-                pass  # the first error is the one to report
-            _remove_quietly(target)  # created exclusively above: a partial file of ours
-            raise
-        try:
-            os.close(out)  # a network file system may report a failed write only here
-        except BaseException:
-            _remove_quietly(target)
-            raise
-    finally:
-        os.close(src)
-    return h.hexdigest(), size
 
 
 def _write_bytes(data: bytes, target: str) -> tuple:
@@ -428,7 +307,8 @@ class _Saver:
         self.format = fmt
         self.max_size = max_size
         self.quality = quality
-        self.hash_links = hash_links
+        # how place_file() copies or links local files (in workers, too)
+        self.how = "copy" if mode == "copy" else "link" if hash_links else "link unhashed"
         self.manifest_path = os.path.join(self.root, MANIFEST_NAME) if manifest else None
         self.manifest_file = None
         self.writer = None
@@ -507,20 +387,10 @@ class _Saver:
     # -- worker step: bytes into a temporary file next to the target
     def prepare(self, job: _Job, mode: Optional[str] = None) -> _Job:
         mode = mode or self.mode
-        if mode == "link" and not job.url:
-            try:
-                st = os.stat(job.source)
-                if not os.path.isfile(job.source):
-                    raise IsADirectoryError(errno.EISDIR, "is a folder", job.source)
-                job.bytes = st.st_size
-                if self.hash_links:
-                    job.sha256 = sha256_file(job.source)
-            except OSError as err:
-                raise _SourceError(err) from err
-            return job
-        if mode == "copy" and not job.url:
-            # Copied in place(): one exclusive create under the final name is
-            # a third of the file-system calls of a temporary file + link.
+        if mode in ("copy", "link") and not job.url:
+            # Copied or linked by place(): one exclusive create under the
+            # final name is a third of the file-system calls of a temporary
+            # file + link.
             job.direct = True
             return job
         temp = _temp_path(job.directory)
@@ -528,14 +398,12 @@ class _Saver:
         try:
             if mode == "convert":
                 job.sha256, job.bytes = self._convert(job.source, temp)
-            elif job.url:
+            else:  # a URL, in copy or link mode: downloaded
                 try:
                     data = decoding.read_bytes(job.source)
                 except ImageError as err:
                     raise _SourceError(err) from err
                 job.sha256, job.bytes = _write_bytes(data, temp)
-            else:
-                job.sha256, job.bytes = _copy_hashing(job.source, temp)
         except BaseException:
             _remove_quietly(temp)
             job.temp = None
@@ -559,47 +427,33 @@ class _Saver:
         return sha256_file(temp), os.path.getsize(temp)
 
     # -- main-thread step: take a final name, never replacing anything
+    def reserved_name(self, directory: str) -> Optional[str]:
+        """A name no saved file may take in ``directory`` (case-folded)."""
+        return MANIFEST_NAME if directory == self.root else None
+
     def place(self, job: _Job) -> tuple:
         """Return (destination, status)."""
         if job.present:
             return job.present, "already present"
-        flat_root = job.directory == self.root
-        link_source = self.mode == "link" and job.temp is None and not job.direct
+        if job.direct:
+            destination, status, job.sha256, job.bytes = place_file(
+                job.source, job.directory, job.name, self.reserved_name(job.directory),
+                self.how)
+            return destination, status
+        # a converted or downloaded file, in a temporary file next to the target
+        reserved = self.reserved_name(job.directory)
         for k in range(1, _MAX_SUFFIX):
             name = _numbered(job.name, k)
-            if flat_root and name.casefold() == MANIFEST_NAME:
+            if name.casefold() == reserved:
                 continue
             target = os.path.join(job.directory, name)
             try:
-                if job.direct:
-                    job.sha256, job.bytes = _copy_hashing(job.source, target)
-                elif link_source:
-                    os.link(job.source, target)
-                else:
-                    _link_exclusive(job.temp, target)
+                _link_exclusive(job.temp, target)
             except FileExistsError:
-                if link_source and _same_file(job.source, target):
-                    return target, "already present"
-                if not job.sha256 and (link_source or job.direct):
-                    try:
-                        job.sha256 = sha256_file(job.source)
-                        job.bytes = os.path.getsize(job.source)
-                    except OSError as err:
-                        raise _SourceError(err) from err
                 if _same_content(target, job.bytes, job.sha256):
                     _remove_quietly(job.temp)
                     return target, "already present"
                 continue
-            except OSError as err:
-                if link_source and err.errno in (errno.EXDEV, errno.EPERM, errno.ENOTSUP,
-                                                 errno.EOPNOTSUPP, errno.EMLINK):
-                    # Another device, or links not allowed: copy instead.
-                    copy_job = _Job(job.index, job.source, job.label, job.directory, job.name)
-                    self.prepare(copy_job, mode="copy")
-                    result = self.place(copy_job)
-                    job.sha256, job.bytes = copy_job.sha256, copy_job.bytes
-                    return result
-                raise
             _remove_quietly(job.temp)
             return target, "saved"
         _remove_quietly(job.temp)
@@ -671,13 +525,6 @@ class _Inline:
 
     def shutdown(self, wait=True):
         pass
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _check_options(mode, fmt, max_size, n_sources, labels):
@@ -774,17 +621,110 @@ def save_files(sources: Sequence[Optional[str]], folder, *,
                 else report.folders.get(label)
             yield _Job(index, source, text_label, directory, name, url=url)
 
+    def finish(job, destination, status):
+        """Report and record a file that is now in the target folder."""
+        item = SavedFile(job.index, job.source, destination, job.label,
+                         job.sha256, job.bytes, status, job.name)
+        report.destinations[job.index] = destination
+        if status == "saved":
+            report.saved.append(item)
+            renamed = not destination.endswith(os.sep + job.name)
+        else:
+            report.already_present.append(item)
+            renamed = False
+        saver.record(job.source, destination, job.label, job.sha256, job.bytes,
+                     status, "renamed" if renamed else "")
+
     n = max(len(sources), 1)
-    # Copying and linking small files is bound by file-system calls, which
-    # threads do not speed up (measured); converting decodes and encodes
-    # images, which they do (Pillow releases the GIL).
+    done = 0
+
+    def copy_in_workers(job_iter, n_workers):
+        """Copy or link local files in batches in worker processes, in input order.
+
+        Returns the jobs left for this thread, in input order: URLs, a second
+        file for a name already taken in this run (so the first one keeps the
+        name, as when copying one by one), and the rest if a worker fails.
+        """
+        nonlocal done
+        workers = CopyWorkers(n_workers)
+        left, claimed, batch, in_flight = [], set(), [], deque()
+        broken = False
+
+        def collect(progress=True):
+            nonlocal done, broken
+            batch_jobs, future = in_flight.popleft()
+            try:
+                results = future.result()
+            except WorkerFailed:
+                broken = True
+                left.extend(batch_jobs)
+                return
+            for job, (_, status, where, sha, size) in zip(batch_jobs, results):
+                if status == "skipped":
+                    skip(job.index, job.source, where, job.label)
+                else:
+                    job.sha256, job.bytes = sha, size
+                    finish(job, where, status)
+            done += len(batch_jobs)
+            if progress:
+                callback(done / n)
+
+        def submit():
+            items = [(job.index, job.source, job.directory, job.name,
+                      saver.reserved_name(job.directory), saver.how) for job in batch]
+            in_flight.append((list(batch), workers.submit(items)))
+            batch.clear()
+
+        try:
+            for job in job_iter:
+                if job is None:
+                    done += 1
+                    continue
+                key = (job.directory, job.name.casefold())
+                if job.url or key in claimed:
+                    left.append(job)
+                    continue
+                claimed.add(key)
+                batch.append(job)
+                if len(batch) == _COPY_BATCH:
+                    submit()
+                while len(in_flight) >= 2 * n_workers or in_flight and in_flight[0][1].done():
+                    collect()
+                if broken:
+                    break
+            if batch:
+                submit()
+            while in_flight:
+                collect()
+        except BaseException:
+            # Cancelled (or an error): start nothing more, but report and
+            # record the batches under way: their files are on disk now.
+            for _, future in in_flight:
+                future.cancel()
+            while in_flight:
+                if in_flight[0][1].cancelled():
+                    in_flight.popleft()
+                else:
+                    collect(progress=False)
+            raise
+        finally:
+            workers.close()
+        return sorted(left, key=lambda job: job.index)
+
+    # Threads speed up converting (Pillow decodes and encodes without Python's
+    # lock) but not copying or linking, which are bound by system calls and
+    # hashing: many go to worker processes instead (measured, see filecopy).
+    n_workers = threads or min(os.cpu_count() or 1, _MAX_COPY_WORKERS)
+    parallel_copy = mode in ("copy", "link") and n_workers > 1 and \
+        len(sources) >= _PARALLEL_COPY_MIN
     n_threads = threads or ((os.cpu_count() or 2) if mode == "convert" else 1)
     window = 4 * n_threads if n_threads > 1 else 1
     pending = deque()
-    done = 0
     pool = ThreadPoolExecutor(max_workers=n_threads) if n_threads > 1 else _Inline()
     try:
         job_iter = jobs()
+        if parallel_copy:
+            job_iter = iter(copy_in_workers(job_iter, n_workers) + list(job_iter))
         exhausted = False
         while True:
             while not exhausted and len(pending) < window:
@@ -812,17 +752,7 @@ def save_files(sources: Sequence[Optional[str]], folder, *,
             except ImageLabError as err:
                 skip(job.index, job.source, str(err), job.label)
             else:
-                item = SavedFile(job.index, job.source, destination, job.label,
-                                 job.sha256, job.bytes, status, job.name)
-                report.destinations[job.index] = destination
-                if status == "saved":
-                    report.saved.append(item)
-                    renamed = not destination.endswith(os.sep + job.name)
-                else:
-                    report.already_present.append(item)
-                    renamed = False
-                saver.record(job.source, destination, job.label, job.sha256, job.bytes,
-                             status, "renamed" if renamed else "")
+                finish(job, destination, status)
             done += 1
             callback(done / n)
     except BaseException:
@@ -839,7 +769,8 @@ def save_files(sources: Sequence[Optional[str]], folder, *,
     finally:
         pool.shutdown(wait=True)
         saver.close()
-    report.skipped.sort(key=lambda s: s.index)
+    for files in (report.saved, report.already_present, report.skipped):
+        files.sort(key=lambda f: f.index)
     return report
 
 
