@@ -8,7 +8,8 @@ each into a fresh folder:
   cp -r            the baseline (GNU coreutils)
   copy             save_files(mode="copy"): an exclusive create under the
                    final name (never overwriting), SHA-256 for the manifest,
-                   the modification time kept, a manifest row per file
+                   the modification time kept, a manifest row per file; the
+                   copies run in one worker process per core (up to 4)
   SHA-256          hashing the same files from the page cache, alone: the
                    part of copy's time that cp -r does not spend
   link             hard links (with SHA-256), and without hashing

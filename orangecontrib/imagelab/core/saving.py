@@ -19,6 +19,10 @@
 * ``manifest.csv`` in ``folder`` gets one row per file, appended (never
   rewritten) and flushed a few times a second and when the run ends, also by
   Cancel or an error, so a stopped run leaves an honest manifest.
+* Many local files (``_PARALLEL_COPY_MIN`` and more) are copied or linked
+  by worker processes (``filecopy.CopyWorkers``), in batches, with the same
+  rules; a second file for a name this run already uses waits for the
+  workers and is then handled here, so that the first one keeps the name.
 
 GUI-free: takes plain lists (paths or URLs, labels as strings or None).
 """
