@@ -47,6 +47,28 @@ class TestOWSaveImages(base.WidgetTest):
         self.assertIn("6 already present", w.info_label.text())
         self.assertEqual(len(self.files(self.tmp / "out")), 6)
 
+    def test_many_files_are_copied_by_worker_processes(self):
+        from unittest.mock import patch
+        from orangecontrib.imagelab.core import saving
+        w = self.widget
+        w.set_folder(str(self.tmp / "out"))
+        self.send_signal(w.Inputs.data, self.data)
+        started = []
+        original = saving.CopyWorkers.submit
+
+        def submit(workers, items):
+            started.append(len(items))
+            return original(workers, items)
+
+        with patch.object(saving, "_PARALLEL_COPY_MIN", 1), \
+                patch.object(saving, "_COPY_BATCH", 2), \
+                patch("os.cpu_count", return_value=2), \
+                patch.object(saving.CopyWorkers, "submit", submit):
+            self.save()
+        self.assertEqual(sum(started), 6)
+        self.assertEqual(len(self.files(self.tmp / "out")), 6)
+        self.assertIn("6 saved", w.info_label.text())
+
     def test_by_meta_column_and_flat(self):
         w = self.widget
         self.send_signal(w.Inputs.data, self.data)
