@@ -696,7 +696,9 @@ def save_files(sources: Sequence[Optional[str]], folder, *,
                     collect()
                 if broken:
                     break
-            if batch:
+            if batch and broken:
+                left.extend(batch)
+            elif batch:
                 submit()
             while in_flight:
                 collect()
