@@ -328,6 +328,11 @@ def test_convert_scales_keeping_aspect_and_transparency(tmp_path):
         assert im.format == "JPEG" and im.size == (30, 120) and im.mode == "RGB"
     again = save_files([wide, tall], out, mode="convert", format="png", max_size=80)
     assert len(again.already_present) == 2
+    bigger = save_files([wide], out, mode="convert", format="png", max_size=100)
+    assert [Path(f.destination).name for f in bigger.saved] == ["wide (2).png"]
+    with Image.open(out / "wide.png") as im:
+        assert im.size == (80, 20)  # the first one untouched
+    assert not [p for p in out.rglob("*.part")]
 
 
 def test_convert_skips_what_is_not_an_image(tmp_path, photos):

@@ -80,6 +80,16 @@ def numbered(name: str, k: int) -> str:
     return f"{stem} ({k}){ext}"
 
 
+def free_name_candidates(directory: str, name: str, reserved: Optional[str] = None):
+    """``directory/name``, then ``directory/stem (2).ext``, ... leaving out the
+    ``reserved`` name (case-folded); ImageLabError when there are no more."""
+    for k in range(1, MAX_SUFFIX):
+        candidate = numbered(name, k)
+        if candidate.casefold() != reserved:
+            yield os.path.join(directory, candidate)
+    raise ImageLabError(f"more than {MAX_SUFFIX} files named {name}")
+
+
 def sha256_file(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -177,11 +187,7 @@ def copy_to_free_name(source: str, directory: str, name: str,
     OSError (writing) or ImageLabError (no free name).
     """
     digest, size = "", 0
-    for k in range(1, MAX_SUFFIX):
-        candidate = numbered(name, k)
-        if reserved is not None and candidate.casefold() == reserved:
-            continue
-        target = os.path.join(directory, candidate)
+    for target in free_name_candidates(directory, name, reserved):
         try:
             digest, size = copy_hashing(source, target)
         except FileExistsError:
@@ -195,7 +201,6 @@ def copy_to_free_name(source: str, directory: str, name: str,
                 return target, "already present", digest, size
             continue
         return target, "saved", digest, size
-    raise ImageLabError(f"more than {MAX_SUFFIX} files named {name}")
 
 
 # Where hard links cannot be made: another device, or a file system without them.
@@ -219,11 +224,7 @@ def link_to_free_name(source: str, directory: str, name: str,
         digest = sha256_file(source) if hashed else ""
     except OSError as err:
         raise SourceError(err) from err
-    for k in range(1, MAX_SUFFIX):
-        candidate = numbered(name, k)
-        if reserved is not None and candidate.casefold() == reserved:
-            continue
-        target = os.path.join(directory, candidate)
+    for target in free_name_candidates(directory, name, reserved):
         try:
             os.link(source, target)
         except FileExistsError:
@@ -245,7 +246,6 @@ def link_to_free_name(source: str, directory: str, name: str,
                 return copy_to_free_name(source, directory, name, reserved)
             raise
         return target, "saved", digest, st.st_size
-    raise ImageLabError(f"more than {MAX_SUFFIX} files named {name}")
 
 
 #: (index, source, directory, name, reserved, how) -> see copy_batch; ``how``

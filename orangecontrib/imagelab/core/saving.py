@@ -45,10 +45,8 @@ from typing import Dict, Hashable, Iterable, List, Optional, Sequence
 from . import decoding
 from .errors import Cancelled, ImageError, ImageLabError
 from .filecopy import CHUNK as _CHUNK
-from .filecopy import MAX_SUFFIX as _MAX_SUFFIX
-from .filecopy import CopyWorkers, WorkerFailed, place_file
+from .filecopy import CopyWorkers, WorkerFailed, free_name_candidates, place_file
 from .filecopy import SourceError as _SourceError
-from .filecopy import numbered as _numbered
 from .filecopy import reason as _reason
 from .filecopy import remove_quietly as _remove_quietly
 from .filecopy import same_content as _same_content
@@ -445,23 +443,18 @@ class _Saver:
                 self.how)
             return destination, status
         # a converted or downloaded file, in a temporary file next to the target
-        reserved = self.reserved_name(job.directory)
-        for k in range(1, _MAX_SUFFIX):
-            name = _numbered(job.name, k)
-            if name.casefold() == reserved:
-                continue
-            target = os.path.join(job.directory, name)
-            try:
-                _link_exclusive(job.temp, target)
-            except FileExistsError:
-                if _same_content(target, job.bytes, job.sha256):
-                    _remove_quietly(job.temp)
-                    return target, "already present"
-                continue
-            _remove_quietly(job.temp)
-            return target, "saved"
-        _remove_quietly(job.temp)
-        raise ImageLabError(f"more than {_MAX_SUFFIX} files named {job.name}")
+        try:
+            for target in free_name_candidates(job.directory, job.name,
+                                               self.reserved_name(job.directory)):
+                try:
+                    _link_exclusive(job.temp, target)
+                except FileExistsError:
+                    if _same_content(target, job.bytes, job.sha256):
+                        return target, "already present"
+                    continue
+                return target, "saved"
+        finally:
+            _remove_quietly(job.temp)  # linked to its final name, or not needed
 
     def record(self, source, destination, label, sha, size, status, note=""):
         if self.writer is None:
