@@ -1,9 +1,9 @@
 """Save Images speed: copy mode vs ``cp -r`` of the same files, link mode, a rerun.
 
-    .venv/bin/python benchmarks/save_images.py [--n 10000]
+    .venv/bin/python benchmarks/save_images.py [--n 10000] [--work DIR]
 
 Makes N noisy 320x240 JPEGs (about 20-30 KB each) in 10 class folders once
-under benchmarks/_work/, then, in the same run and on the same file system,
+under benchmarks/_work/ (or --work DIR, e.g. a RAM disk: /dev/shm/imagelab), then, in the same run and on the same file system,
 each into a fresh folder:
   cp -r            the baseline (GNU coreutils)
   copy             save_files(mode="copy"): an exclusive create under the
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from orangecontrib.imagelab.core import saving  # noqa: E402
 
-WORK = ROOT / "benchmarks" / "_work" / "save_images"
+WORK = ROOT / "benchmarks" / "_work" / "save_images"  # --work changes it
 CLASSES = [f"class{k}" for k in range(10)]
 
 
@@ -91,13 +91,17 @@ def sync():
 
 
 def main():
+    global WORK
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3,
                         help="take the best of this many runs of each")
     parser.add_argument("--peer-n", type=int, default=1000,
                         help="files for the peer comparison (0: skip it)")
+    parser.add_argument("--work", type=Path, default=WORK,
+                        help="folder for the source files and the copies")
     args = parser.parse_args()
+    WORK = args.work.resolve()
     src = make_sources(args.n)
     sources, labels = listing(src)
     n = len(sources)
