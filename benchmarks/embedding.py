@@ -134,7 +134,7 @@ def phase_ours(args):
     """Embed the paths listed in args.paths with a cache in args.cache."""
     os.environ["ORANGE_IMAGELAB_CACHE_DIR"] = args.cache
     import numpy as np
-    from orangecontrib.imagelab.core.embedding import embed_locations
+    from orangecontrib.imagelab.core.vectors.embedding import embed_locations
     from orangecontrib.imagelab.core.models import get_model
     paths = Path(args.paths).read_text().split("\n")
     spec = get_model(args.model)
@@ -160,8 +160,8 @@ def phase_raw(args):
 
     import numpy as np
     import onnxruntime as ort
-    from orangecontrib.imagelab.core.decoding import load_array
-    from orangecontrib.imagelab.core.embedding import BATCH_SIZE, cores
+    from orangecontrib.imagelab.core.pixels.decoding import load_array
+    from orangecontrib.imagelab.core.vectors.embedding import BATCH_SIZE, cores
     from orangecontrib.imagelab.core.models import get_model
     spec = get_model(args.model)
     paths = Path(args.paths).read_text().split("\n")[:256]

@@ -87,7 +87,7 @@ def main():
     args = parser.parse_args()
 
     from orangecontrib.imagelab import detect_labels, filter_by_label, tables
-    from orangecontrib.imagelab.core.embedding import embed_locations
+    from orangecontrib.imagelab.core.vectors.embedding import embed_locations
     from orangecontrib.imagelab.core.models import get_model
 
     paths = make_images(args.n)

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from orangecontrib.imagelab.core import saving  # noqa: E402
+from orangecontrib.imagelab.core.store import saving  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "_work" / "save_images"  # --work changes it
 CLASSES = [f"class{k}" for k in range(10)]

@@ -1,13 +1,13 @@
-"""core.annotations: reading and matching annotation files (no Qt)."""
+"""core.io.annotations: reading and matching annotation files (no Qt)."""
 import json
 import math
 
 import pytest
 
-from orangecontrib.imagelab.core.annotations import (
+from orangecontrib.imagelab.core.io.annotations import (
     find_file_column, infer_optype, match_rows, read_annotated_set, read_rows)
 from orangecontrib.imagelab.core.errors import AnnotationError
-from orangecontrib.imagelab.core.sources import ImageRecord
+from orangecontrib.imagelab.core.io.sources import ImageRecord
 
 
 def records(*paths):

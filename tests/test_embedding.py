@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from orangecontrib.imagelab.core.cache import EmbeddingCache, clear_cache
-from orangecontrib.imagelab.core.embedding import embed_locations
+from orangecontrib.imagelab.core.vectors.cache import EmbeddingCache, clear_cache
+from orangecontrib.imagelab.core.vectors.embedding import embed_locations
 from orangecontrib.imagelab.core.errors import Cancelled
 from orangecontrib.imagelab.core.models import get_model
 from tests.images import (

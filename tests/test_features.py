@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from orangecontrib.imagelab.core.errors import Cancelled
-from orangecontrib.imagelab.core.features import (
+from orangecontrib.imagelab.core.pixels.features import (
     FEATURE_SETS, extract_features, feature_names, grid_slices, haar_level,
     image_features)
 from tests.images import make_image, make_truncated_jpeg

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orangecontrib.imagelab.core import filecopy, saving
+from orangecontrib.imagelab.core.store import filecopy, saving
 from orangecontrib.imagelab.core.errors import Cancelled
-from orangecontrib.imagelab.core.saving import save_files
+from orangecontrib.imagelab.core.store.saving import save_files
 from tests.images import make_image, make_zero_byte
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from orangecontrib.imagelab.core import labels as L
+from orangecontrib.imagelab.core.vectors import labels as L
 from orangecontrib.imagelab.core.errors import ImageError, UnknownLabelError
 
 

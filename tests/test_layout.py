@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from orangecontrib.imagelab import Cancelled, GridLayout, grid_layout
-from orangecontrib.imagelab.core.layout import grid_shape, pca_map, snap_to_grid
+from orangecontrib.imagelab.core.vectors.layout import grid_shape, pca_map, snap_to_grid
 
 
 def clustered(n, d=16, k=5, seed=0, spread=8.0):

@@ -49,7 +49,7 @@ class TestOWSaveImages(base.WidgetTest):
 
     def test_many_files_are_copied_by_worker_processes(self):
         from unittest.mock import patch
-        from orangecontrib.imagelab.core import saving
+        from orangecontrib.imagelab.core.store import saving
         w = self.widget
         w.set_folder(str(self.tmp / "out"))
         self.send_signal(w.Inputs.data, self.data)

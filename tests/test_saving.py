@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from orangecontrib.imagelab.core import filecopy, saving
+from orangecontrib.imagelab.core.store import filecopy, saving
 from orangecontrib.imagelab.core.errors import Cancelled
-from orangecontrib.imagelab.core.saving import (
+from orangecontrib.imagelab.core.store.saving import (
     TargetFolderError, folder_names, safe_name, save_files)
 from tests.images import make_image, make_text_file, make_zero_byte
 
@@ -414,7 +414,7 @@ def test_fifo_source_is_skipped_without_waiting_for_a_writer(tmp_path, photos):
     assert len(report.saved) == 1 and files_under(tmp_path / "out") == ["img0.jpg"]
 
 def test_core_runs_without_orange(tmp_path, photos):
-    code = ("import sys; from orangecontrib.imagelab.core.saving import save_files;"
+    code = ("import sys; from orangecontrib.imagelab.core.store.saving import save_files;"
             "r = save_files(sys.argv[1:-1], sys.argv[-1]); print(len(r.saved));"
             "assert 'Orange' not in sys.modules")
     out = subprocess.run([sys.executable, "-c", code, *map(str, photos), str(tmp_path / "o")],

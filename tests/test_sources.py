@@ -1,4 +1,4 @@
-"""core.sources: walking folders and zip archives safely (no Qt)."""
+"""core.io.sources: walking folders and zip archives safely (no Qt)."""
 import hashlib
 import os
 import struct
@@ -11,7 +11,7 @@ from PIL import Image
 
 from orangecontrib.imagelab.core.errors import ArchiveError, Cancelled
 from orangecontrib.imagelab.core.paths import cache_dir
-from orangecontrib.imagelab.core.sources import (
+from orangecontrib.imagelab.core.io.sources import (
     extract_archive, quick_probe, scan_archive, scan_folder)
 from tests.images import (
     make_class_folders, make_image, make_text_file, make_truncated_jpeg,

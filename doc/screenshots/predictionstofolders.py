@@ -20,7 +20,7 @@ def thumbnails(table):
     """The table with 64 features: the grey 8x8 thumbnail of each image."""
     import numpy as np
     from orangecontrib.imagelab import tables
-    from orangecontrib.imagelab.core.decoding import load_array
+    from orangecontrib.imagelab.core.pixels.decoding import load_array
     pixels = np.array([load_array(loc, size=(8, 8)).mean(axis=2).ravel() / 255
                        for loc in tables.image_locations(table)])
     return tables.append_columns(table, attributes=tables.continuous_columns(

@@ -21,8 +21,8 @@ import numpy as np
 from Orange.data import StringVariable, Table, Variable
 
 from orangecontrib.imagelab import tables
-from orangecontrib.imagelab.core import features as core_features
-from orangecontrib.imagelab.core.embedding import embed_locations
+from orangecontrib.imagelab.core.pixels import features as core_features
+from orangecontrib.imagelab.core.vectors.embedding import embed_locations
 from orangecontrib.imagelab.core.errors import ImageError
 from orangecontrib.imagelab.core.models import DEFAULT_MODEL, ModelSpec
 from orangecontrib.imagelab.core.models import available_models as _models

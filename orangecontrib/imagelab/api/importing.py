@@ -27,11 +27,11 @@ from Orange.data import (ContinuousVariable, Domain,
                          StringVariable, Table)
 
 from orangecontrib.imagelab import tables
-from orangecontrib.imagelab.core import annotations as ann
-from orangecontrib.imagelab.core import sources
+from orangecontrib.imagelab.core.io import annotations as ann
+from orangecontrib.imagelab.core.io import sources
 from orangecontrib.imagelab.core.errors import AnnotationError
 from orangecontrib.imagelab.core.progress import ProgressCallback, checked, sub_range
-from orangecontrib.imagelab.core.sources import ScanResult, SkippedEntry
+from orangecontrib.imagelab.core.io.sources import ScanResult, SkippedEntry
 
 __all__ = ["import_images", "ImportResult", "SkippedEntry", "source_kind"]
 

@@ -27,7 +27,7 @@ import numpy as np
 from Orange.data import ContinuousVariable, Domain, StringVariable, Table, Variable
 
 from orangecontrib.imagelab import tables
-from orangecontrib.imagelab.core import labels as core
+from orangecontrib.imagelab.core.vectors import labels as core
 from orangecontrib.imagelab.core.errors import ImageError
 from orangecontrib.imagelab.core.progress import ProgressCallback, checked
 

@@ -18,9 +18,9 @@ import numpy as np
 from Orange.data import ContinuousVariable, DiscreteVariable, StringVariable, Table, Variable
 
 from orangecontrib.imagelab import tables
-from orangecontrib.imagelab.core import saving as core
+from orangecontrib.imagelab.core.store import saving as core
 from orangecontrib.imagelab.core.progress import ProgressCallback
-from orangecontrib.imagelab.core.saving import (
+from orangecontrib.imagelab.core.store.saving import (
     MODES, FORMATS, SaveReport, SavedFile, SkippedFile, TargetFolderError)
 
 __all__ = ["save_images", "sort_predictions", "plan_predictions", "SaveReport", "SortReport",

@@ -16,9 +16,9 @@ from Orange.widgets.widget import Input, Msg, Output, OWWidget
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.api.embedding import (
     EmbedResult, embed_images, extract_features, model_specs)
-from orangecontrib.imagelab.core import cache as core_cache
+from orangecontrib.imagelab.core.vectors import cache as core_cache
 from orangecontrib.imagelab.core.errors import Cancelled
-from orangecontrib.imagelab.core.features import FEATURE_SETS
+from orangecontrib.imagelab.core.pixels.features import FEATURE_SETS
 from orangecontrib.imagelab.widgets.utils.messages import error_text
 
 HAND_MADE = "hand-made"  # the `method` value for hand-made features

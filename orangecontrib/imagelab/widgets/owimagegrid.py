@@ -18,7 +18,7 @@ from Orange.widgets.widget import Input, Msg, Output, OWWidget
 
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.core.errors import Cancelled
-from orangecontrib.imagelab.core.layout import (
+from orangecontrib.imagelab.core.vectors.layout import (
     GridLayout, grid_layout, grid_shape, pca_map, snap_to_grid)
 from orangecontrib.imagelab.widgets.utils.imagetable import (
     LazyLocations, group_tables, selection_key)
@@ -300,7 +300,7 @@ class OWImageGrid(ThumbnailViewMixin, OWWidget, ConcurrentWidgetMixin):
 
 def _preview_table():  # pragma: no cover
     """The bundled Fashion sample with tiny-pixel features, for the preview."""
-    from orangecontrib.imagelab.core.decoding import load_array
+    from orangecontrib.imagelab.core.pixels.decoding import load_array
     root = os.path.join(os.path.dirname(__file__), "..", "sample", "fashion", "labelled")
     paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
                    if f.endswith(".png"))

@@ -19,7 +19,7 @@ from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.api.labels import (LabelFilterResult, filter_by_label,
                                                label_images)
 from orangecontrib.imagelab.core.errors import Cancelled, UnknownLabelError
-from orangecontrib.imagelab.core.labels import load_vocabulary
+from orangecontrib.imagelab.core.vectors.labels import load_vocabulary
 
 MODELS = (("efficientnet-lite0", "EfficientNet-Lite0"), ("squeezenet", "SqueezeNet 1.1"))
 

@@ -151,7 +151,7 @@ class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
 
     @staticmethod
     def _skipped_names(skipped, shown=3):
-        from orangecontrib.imagelab.core.saving import skipped_names
+        from orangecontrib.imagelab.core.store.saving import skipped_names
         return skipped_names(skipped, shown)
 
     def _n_inputs(self, result) -> int:

@@ -16,7 +16,7 @@ from typing import Dict, Iterable, Optional, Tuple
 from AnyQt.QtCore import QObject, Qt, pyqtSignal as Signal
 from AnyQt.QtGui import QImage
 
-from orangecontrib.imagelab.core.decoding import load_rgb
+from orangecontrib.imagelab.core.pixels.decoding import load_rgb
 from orangecontrib.imagelab.core.errors import ImageError
 
 Key = Tuple[str, int]

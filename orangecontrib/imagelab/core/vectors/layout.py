@@ -33,8 +33,8 @@ from typing import Optional, Tuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .errors import Cancelled  # noqa: F401  (documented: callbacks may raise it)
-from .progress import ProgressCallback, checked, sub_range
+from ..errors import Cancelled  # noqa: F401  (documented: callbacks may raise it)
+from ..progress import ProgressCallback, checked, sub_range
 
 __all__ = ["GridLayout", "grid_layout", "grid_shape", "snap_to_grid",
            "pca_map", "EXACT_LIMIT", "LEAF_CELLS"]

@@ -39,8 +39,8 @@ import numpy as np
 from PIL import Image
 
 from .decoding import load_array, read_bytes
-from .errors import ImageError
-from .progress import ProgressCallback, checked
+from ..errors import ImageError
+from ..progress import ProgressCallback, checked
 
 MAX_SIDE = 512
 WAVELET_LEVELS = 5
@@ -260,7 +260,7 @@ def extract_features(locations: Sequence[Optional[str]], features: Sequence[str]
     sets' column counts), NaN rows for images that failed, and their errors.
     Runs in a thread pool with at most a few dozen images in flight.
     """
-    from .embedding import decode_threads
+    from ..vectors.embedding import decode_threads
     names = feature_names(features, wavelet_levels=wavelet_levels)
     callback = checked(callback)
     n = len(locations)

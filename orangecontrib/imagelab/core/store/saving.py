@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Dict, Hashable, Iterable, List, Optional, Sequence
 
-from . import decoding
-from .errors import Cancelled, ImageError, ImageLabError
+from ..pixels import decoding
+from ..errors import Cancelled, ImageError, ImageLabError
 from .filecopy import CHUNK as _CHUNK
 from .filecopy import CopyWorkers, WorkerFailed, free_name_candidates, place_file
 from .filecopy import SourceError as _SourceError
@@ -51,7 +51,7 @@ from .filecopy import reason as _reason
 from .filecopy import remove_quietly as _remove_quietly
 from .filecopy import same_content as _same_content
 from .filecopy import sha256_file
-from .progress import ProgressCallback, checked
+from ..progress import ProgressCallback, checked
 
 MODES = ("copy", "link", "convert")
 

@@ -28,7 +28,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from .errors import AnnotationError
+from ..errors import AnnotationError
 from .sources import ImageRecord, SkippedEntry
 
 OPTYPES = ("categorical", "numeric", "text")

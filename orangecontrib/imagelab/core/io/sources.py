@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
-from . import decoding
-from .decoding import ImageInfo
-from .errors import ArchiveError, ImageError
-from .paths import cache_dir
-from .progress import ProgressCallback, checked, sub_range
+from ..pixels import decoding
+from ..pixels.decoding import ImageInfo
+from ..errors import ArchiveError, ImageError
+from ..paths import cache_dir
+from ..progress import ProgressCallback, checked, sub_range
 
 #: Files with these suffixes are never images; they are ignored, not reported.
 SIDE_FILE_SUFFIXES = frozenset((

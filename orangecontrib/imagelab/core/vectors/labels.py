@@ -23,10 +23,10 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import ImageError, UnknownLabelError
-from .progress import ProgressCallback, checked
+from ..errors import ImageError, UnknownLabelError
+from ..progress import ProgressCallback, checked
 
-VOCABULARY_PATH = Path(__file__).parent / "data" / "imagenet_vocabulary.json.gz"
+VOCABULARY_PATH = Path(__file__).parent.parent / "data" / "imagenet_vocabulary.json.gz"
 
 # Status codes of scanned rows (see scan_labels); also the order of the
 # "label match" values in tables.

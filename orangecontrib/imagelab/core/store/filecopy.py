@@ -27,7 +27,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import List, Optional, Sequence, Tuple
 
-from .errors import ImageError, ImageLabError
+from ..errors import ImageError, ImageLabError
 
 CHUNK = 1 << 20
 MAX_SUFFIX = 100_000
@@ -317,7 +317,7 @@ def serve(stdin=None, stdout=None) -> None:
 # The worker imports this module with the parent's sys.path, so it finds the
 # same code the parent runs (an installed package or a source checkout).
 _WORKER_CODE = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
-                "from orangecontrib.imagelab.core.filecopy import serve; serve()")
+                "from orangecontrib.imagelab.core.store.filecopy import serve; serve()")
 
 
 def worker_command() -> List[str]:

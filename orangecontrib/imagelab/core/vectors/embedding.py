@@ -31,10 +31,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .cache import EmbeddingCache, content_hash
-from .decoding import load_array, read_bytes
-from .errors import ImageError
-from .models import DEFAULT_MODEL, get_model
-from .progress import ProgressCallback, checked
+from ..pixels.decoding import load_array, read_bytes
+from ..errors import ImageError
+from ..models import DEFAULT_MODEL, get_model
+from ..progress import ProgressCallback, checked
 
 OUTPUTS = ("features", "logits")
 BATCH_SIZE = 16

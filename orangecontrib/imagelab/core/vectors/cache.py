@@ -21,7 +21,7 @@ from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
-from .paths import cache_dir
+from ..paths import cache_dir
 
 FILE_NAME = "embeddings.sqlite"
 _SCHEMA = """

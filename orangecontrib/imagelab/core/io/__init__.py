@@ -1,0 +1,1 @@
+"""Reading: folders, zip archives, annotation and box files, downloads."""

@@ -1,0 +1,1 @@
+"""Pixels: decoding, hand-made features, augmentation."""

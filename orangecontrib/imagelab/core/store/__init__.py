@@ -1,0 +1,1 @@
+"""Storing: saving into folders, file placement, snapshots."""

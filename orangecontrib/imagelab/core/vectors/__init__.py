@@ -1,0 +1,1 @@
+"""Vectors: embedding pipeline and its cache, layout, labels, issues, classifier."""
