@@ -15,6 +15,8 @@ from Orange.data import (
     ContinuousVariable, DiscreteVariable, Domain, StringVariable, Table,
     Variable)
 
+from orangecontrib.imagelab.core.paths import is_url
+
 IMAGE_TYPE = "image"
 
 
@@ -45,18 +47,14 @@ def find_image_column(domain: Domain) -> Optional[StringVariable]:
     return None
 
 
-def _is_url(text: str) -> bool:
-    return text.split(":", 1)[0].lower() in ("http", "https", "file") and "://" in text
-
-
 def resolve_location(value: str, origin: Optional[str]) -> Optional[str]:
     """A cell value joined with the column's origin into a path or a URL."""
     if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
         return None
     value = str(value)
-    if _is_url(value) or os.path.isabs(value) or not origin:
+    if is_url(value) or os.path.isabs(value) or not origin:
         return value
-    if _is_url(origin):
+    if is_url(origin):
         return urllib.parse.urljoin(origin.rstrip("/") + "/", urllib.parse.quote(value))
     return os.path.normpath(os.path.join(origin, *value.split("/")))
 
@@ -187,3 +185,118 @@ def continuous_columns(names: Sequence[str], matrix: np.ndarray,
             var.attributes.update(attributes)
         columns.append((var, matrix[:, i]))
     return columns
+
+
+# ------------------------------------------------------------------ boxes
+# A boxes table has one row per object box:
+#   attributes  "x min", "y min", "x max", "y max" -- continuous, in pixels of
+#               the stored image (x to the right, y down, from the top-left
+#               corner; max is exclusive), so Select Rows can say "x max - x
+#               min < 32"; normalised input is converted once, at import;
+#   class       "label" -- discrete, the object's class;
+#   metas       the image column (type=image, origin; the same values as in
+#               the images table), "image id" and "box id" (text), then any
+#               extra annotation fields (IsOccluded, iscrowd, difficult, ...)
+#               as their own columns.
+# Where the image size is not known yet (a data-set subset before its
+# download), the coordinates are fractions of the width/height instead and
+# the four coordinate variables carry the attribute ``normalized="true"``;
+# whoever learns the sizes converts them (``boxes_in_pixels``).
+
+BOX_COORDINATES = ("x min", "y min", "x max", "y max")
+BOX_LABEL = "label"
+BOX_IMAGE_ID = "image id"
+BOX_ID = "box id"
+
+
+def box_coordinate_variables(normalized: bool = False) -> List[ContinuousVariable]:
+    """The four coordinate variables of a boxes table."""
+    variables = []
+    for name in BOX_COORDINATES:
+        var = ContinuousVariable(name, number_of_decimals=4 if normalized else 1)
+        if normalized:
+            var.attributes["normalized"] = "true"
+        variables.append(var)
+    return variables
+
+
+def boxes_table(image_var: StringVariable, images: Sequence[str],
+                labels: Sequence[Optional[str]], coordinates: np.ndarray, *,
+                image_ids: Sequence[str], box_ids: Sequence[str],
+                classes: Optional[Sequence[str]] = None,
+                extra: Sequence[Tuple[Variable, Sequence]] = (),
+                normalized: bool = False, name: str = "Boxes") -> Table:
+    """A boxes table (see the convention above) from per-box columns.
+
+    ``coordinates``: (n, 4) x min, y min, x max, y max. ``classes``: the
+    label's values in order (default: sorted distinct labels). ``extra``:
+    (variable, values) pairs; numeric ones become attributes after the
+    coordinates, text ones metas after the box id.
+    """
+    coordinates = np.asarray(coordinates, dtype=float).reshape(-1, 4)
+    n = len(coordinates)
+    for what, values in (("images", images), ("labels", labels),
+                         ("image_ids", image_ids), ("box_ids", box_ids)):
+        if len(values) != n:
+            raise ValueError(f"{what} has {len(values)} values for {n} boxes")
+    label_var, codes = discrete_column(BOX_LABEL, list(labels), values=classes)
+    coordinate_vars = box_coordinate_variables(normalized)
+    numeric = [(var, values) for var, values in extra if var.is_primitive()]
+    text = [(var, values) for var, values in extra if not var.is_primitive()]
+    attributes = coordinate_vars + [var for var, _ in numeric]
+    metas = [image_var, StringVariable(BOX_IMAGE_ID), StringVariable(BOX_ID)] \
+        + [var for var, _ in text]
+    X = np.empty((n, len(attributes)))
+    X[:, :4] = coordinates
+    for j, (_, values) in enumerate(numeric, start=4):
+        X[:, j] = np.asarray(values, dtype=float)
+    M = np.empty((n, len(metas)), dtype=object)
+    M[:, 0] = list(images)
+    M[:, 1] = [str(v) for v in image_ids]
+    M[:, 2] = [str(v) for v in box_ids]
+    for j, (_, values) in enumerate(text, start=3):
+        M[:, j] = [("" if v is None else str(v)) for v in values]
+    table = Table.from_numpy(Domain(attributes, label_var, metas), X, codes, M)
+    table.name = name
+    return table
+
+
+def is_boxes_table(table: Optional[Table]) -> bool:
+    """Whether ``table`` follows the boxes convention (coordinates + an image column)."""
+    if table is None:
+        return False
+    domain = table.domain
+    names = {var.name for var in domain.attributes}
+    return all(name in names for name in BOX_COORDINATES) and \
+        find_image_column(domain) is not None
+
+
+def box_coordinates(table: Table) -> Tuple[np.ndarray, bool]:
+    """``((n, 4) array of x min, y min, x max, y max, normalized?)`` of a boxes table."""
+    domain = table.domain
+    variables = [domain[name] for name in BOX_COORDINATES]
+    normalized = variables[0].attributes.get("normalized") == "true"
+    return np.column_stack([table.get_column(var) for var in variables]).astype(float), \
+        normalized
+
+
+def boxes_in_pixels(table: Table, widths: np.ndarray, heights: np.ndarray) -> Table:
+    """A normalised boxes table converted to pixels, given each row's image size.
+
+    A table already in pixels is returned unchanged. Rows whose size is NaN
+    keep NaN coordinates.
+    """
+    coordinates, normalized = box_coordinates(table)
+    if not normalized:
+        return table
+    scale = np.column_stack([widths, heights, widths, heights]).astype(float)
+    pixel_vars = dict(zip(BOX_COORDINATES, box_coordinate_variables(False)))
+    domain = table.domain
+    attributes = [pixel_vars.get(var.name, var) for var in domain.attributes]
+    X = np.array(table.X, dtype=float)  # a copy: the input stays as it was
+    for j, name in enumerate(BOX_COORDINATES):
+        X[:, domain.attributes.index(domain[name])] = coordinates[:, j] * scale[:, j]
+    result = Table.from_numpy(Domain(attributes, domain.class_vars, domain.metas),
+                              X, table.Y, table.metas, table.W, ids=table.ids)
+    result.name = table.name
+    return result

@@ -28,14 +28,14 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 from ..pixels import decoding
 from ..pixels.decoding import ImageInfo
-from ..errors import ArchiveError, ImageError
+from ..errors import ArchiveError, ImageError, SkippedEntry, as_image_error, reason
+from ..executors import cores, get_executor
 from ..paths import cache_dir
 from ..progress import ProgressCallback, checked, sub_range
 
@@ -62,13 +62,6 @@ class ImageRecord:
     height: int
     format: str             # Pillow's format name, e.g. "JPEG"
     label: Optional[str]    # innermost folder; None at the root
-
-
-@dataclass(frozen=True, slots=True)
-class SkippedEntry:
-    """A file or archive entry that was not imported, and why."""
-    path: str
-    reason: str
 
 
 @dataclass
@@ -150,7 +143,7 @@ def walk_files(root, *, callback: ProgressCallback = None
                     continue
                 size = entry.stat().st_size
             except OSError as err:
-                skipped.append(SkippedEntry(rel, decoding._os_reason(err)))
+                skipped.append(SkippedEntry(rel, reason(err)))
                 continue
             files.append((rel, entry.path, size))
     files.sort(key=lambda f: f[0])
@@ -277,16 +270,12 @@ def probe_files(files, *, check_full: bool = False, workers: Optional[int] = Non
             path = files[i][1]
             try:
                 return decoding.probe(path, full=check_full)
-            except ImageError as err:
-                return err
-            except Warning as warning:  # DecompressionBombWarning under -W error
-                return ImageError(path, f"too many pixels (decompression bomb): {warning}")
             except Exception as err:  # pylint: disable=broad-except
-                # A bug in an image plugin must not stop the other files.
-                return ImageError(path, f"cannot read ({type(err).__name__}: {err})")
+                # one bad file must not stop the others (see as_image_error)
+                return as_image_error(path, err)
 
-        workers = workers or min(8, (os.cpu_count() or 2) + 2)
-        with ThreadPoolExecutor(workers) as pool:
+        workers = workers or min(8, cores() + 2)
+        with get_executor("threads", max_workers=workers, name="imagelab-probe") as pool:
             for start in range(0, len(slow), 64):
                 report(start / len(slow))
                 chunk = slow[start:start + 64]
@@ -403,11 +392,11 @@ def extract_archive(archive, *, max_bytes: int = MAX_ARCHIVE_BYTES,
         refused, wanted = [], []
         for info in zf.infolist():
             name = info.filename
-            reason = _unsafe_reason(name)
-            if reason is None and _is_link(info):
-                reason = "symbolic link in archive; refused"
-            if reason:
-                refused.append((name, reason))
+            why = _unsafe_reason(name)
+            if why is None and _is_link(info):
+                why = "symbolic link in archive; refused"
+            if why:
+                refused.append((name, why))
             elif not info.is_dir() and not any(
                     _is_hidden(part) for part in name.split("/")):
                 wanted.append(info)

@@ -15,7 +15,8 @@ from typing import Optional, Tuple, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageError
+from ..errors import ImageError, reason
+from ..paths import is_url, url_to_path
 
 Location = Union[str, os.PathLike]
 
@@ -42,46 +43,26 @@ class ImageInfo:
     mode: str
 
 
-def is_url(location: Location) -> bool:
-    return isinstance(location, str) and \
-        location.split(":", 1)[0].lower() in ("http", "https", "file")
-
-
-def _url_to_path(location: str) -> Optional[str]:
-    if location.lower().startswith("file:"):
-        return urllib.request.url2pathname(urllib.parse.urlparse(location).path)
-    return None
-
-
 def read_bytes(location: Location, *, timeout: float = URL_TIMEOUT) -> bytes:
     """Read a file or URL whole. Raises ImageError with a readable reason."""
     location = str(location)
-    local = _url_to_path(location) if is_url(location) else location
+    local = url_to_path(location) if is_url(location) else location
     if local is not None:
         try:
             with open(local, "rb") as f:
                 return f.read()
         except OSError as err:
-            raise ImageError(location, _os_reason(err)) from err
+            raise ImageError(location, reason(err)) from err
     try:
         with urllib.request.urlopen(location, timeout=timeout) as response:
             data = response.read(MAX_URL_BYTES + 1)
     except (urllib.error.URLError, OSError, ValueError) as err:
-        reason = getattr(err, "reason", None) or err
-        raise ImageError(location, f"cannot fetch URL ({reason})") from err
+        why = getattr(err, "reason", None) or err
+        raise ImageError(location, f"cannot fetch URL ({why})") from err
     if len(data) > MAX_URL_BYTES:
         raise ImageError(location, f"download larger than {MAX_URL_BYTES} bytes")
     return data
 
-
-def _os_reason(err: OSError) -> str:
-    if isinstance(err, FileNotFoundError):
-        return "file not found"
-    if isinstance(err, PermissionError):
-        return "permission denied"
-    if isinstance(err, IsADirectoryError):
-        return "is a folder, not a file"
-    return f"unreadable ({err.strerror or err})"
 
 
 def _open(location: Location, data: Optional[bytes] = None) -> Image.Image:
@@ -96,7 +77,7 @@ def _open(location: Location, data: Optional[bytes] = None) -> Image.Image:
             raise ImageError(location, "empty file (0 bytes)")
         source = io.BytesIO(data)
     elif is_url(location):
-        local = _url_to_path(location)
+        local = url_to_path(location)
         source = local if local is not None else io.BytesIO(read_bytes(location))
     else:
         source = location
@@ -111,7 +92,7 @@ def _open(location: Location, data: Optional[bytes] = None) -> Image.Image:
     except UnidentifiedImageError as err:
         raise ImageError(location, "not an image file") from err
     except OSError as err:
-        raise ImageError(location, _os_reason(err)) from err
+        raise ImageError(location, reason(err)) from err
     except (ValueError, SyntaxError) as err:  # broken headers raise these too
         raise ImageError(location, f"corrupt header ({err})") from err
     width, height = image.size

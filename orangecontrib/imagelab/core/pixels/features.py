@@ -30,8 +30,6 @@ rows and columns as evenly as possible (``floor(i * size / n)``), and are at
 least one pixel wide, so tiny images still give finite values.
 """
 import io
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -39,7 +37,8 @@ import numpy as np
 from PIL import Image
 
 from .decoding import load_array, read_bytes
-from ..errors import ImageError
+from ..errors import ImageError, as_image_error
+from ..executors import bounded_map, get_executor
 from ..progress import ProgressCallback, checked
 
 MAX_SIDE = 512
@@ -268,31 +267,24 @@ def extract_features(locations: Sequence[Optional[str]], features: Sequence[str]
     ok = np.zeros(n, dtype=bool)
     errors = {}
     threads = threads or decode_threads()
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="imagelab-features")
-    pending = deque()
+    def one(index):
+        try:
+            return _one(locations[index], features, wavelet_levels)
+        except Exception as err:  # pylint: disable=broad-except
+            # one bad image must not stop the run (see as_image_error)
+            return as_image_error(locations[index] or "", err)
+
     callback(0.0)
+    pool = get_executor("threads", max_workers=threads, name="imagelab-features")
     try:
-        next_index = 0
-        for index in range(n):
-            while next_index < n and len(pending) < 4 * threads:
-                pending.append(pool.submit(_one, locations[next_index], features,
-                                           wavelet_levels))
-                next_index += 1
-            try:
-                vectors[index] = pending.popleft().result()
+        for index, result in enumerate(bounded_map(pool, one, range(n), window=4 * threads)):
+            if isinstance(result, ImageError):
+                errors[index] = result
+            else:
+                vectors[index] = result
                 ok[index] = True
-            except ImageError as err:
-                errors[index] = err
-            except MemoryError:
-                errors[index] = ImageError(locations[index], "too large (out of memory)")
-            except Exception as err:  # pylint: disable=broad-except
-                # odd files make Pillow raise many kinds of errors: skip, go on
-                errors[index] = ImageError(
-                    locations[index], f"cannot decode ({type(err).__name__}: {err})")
             callback((index + 1) / n)
     finally:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=True, cancel_futures=True)
     rows = sorted(errors)
     return FeatureArrays(vectors, ok, names, [errors[i] for i in rows], rows)

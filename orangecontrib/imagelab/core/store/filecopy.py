@@ -27,7 +27,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import List, Optional, Sequence, Tuple
 
-from ..errors import ImageError, ImageLabError
+from ..errors import ImageError, ImageLabError, reason
 
 CHUNK = 1 << 20
 MAX_SUFFIX = 100_000
@@ -45,29 +45,6 @@ class SourceError(Exception):
         self.err = err
 
 
-def reason(err: BaseException, *, writing: bool) -> str:
-    """A short, readable reason for a file that could not be saved."""
-    if isinstance(err, ImageError):
-        return err.reason
-    if isinstance(err, OSError):
-        code = err.errno
-        if code == errno.ENOSPC:
-            return "disk full"
-        if code == errno.EDQUOT:
-            return "disk quota exceeded"
-        if code == errno.EROFS:
-            return "cannot write: read-only file system"
-        if code in (errno.EACCES, errno.EPERM):
-            return "cannot write: permission denied" if writing else "permission denied"
-        if code == errno.ENOENT and not writing:
-            return "file not found"
-        if code == errno.EISDIR and not writing:
-            return "is a folder, not a file"
-        if code == errno.ENAMETOOLONG:
-            return "name too long"
-        what = "cannot write" if writing else "unreadable"
-        return f"{what} ({err.strerror or err})"
-    return f"{type(err).__name__}: {err}"
 
 
 def numbered(name: str, k: int) -> str:

@@ -44,13 +44,14 @@ from typing import Dict, Hashable, Iterable, List, Optional, Sequence
 
 from ..pixels import decoding
 from ..errors import Cancelled, ImageError, ImageLabError
+from ..errors import reason as _reason
 from .filecopy import CHUNK as _CHUNK
 from .filecopy import CopyWorkers, WorkerFailed, free_name_candidates, place_file
 from .filecopy import SourceError as _SourceError
-from .filecopy import reason as _reason
 from .filecopy import remove_quietly as _remove_quietly
 from .filecopy import same_content as _same_content
 from .filecopy import sha256_file
+from ..paths import is_url
 from ..progress import ProgressCallback, checked
 
 MODES = ("copy", "link", "convert")
@@ -606,7 +607,7 @@ def save_files(sources: Sequence[Optional[str]], folder, *,
                 skip(index, source, reason, label)
                 yield None
                 continue
-            url = decoding.is_url(source)
+            url = is_url(source)
             name = _source_name(source, url)
             if mode == "convert":
                 target_ext = ext or FORMATS[_format_of(name)][1]

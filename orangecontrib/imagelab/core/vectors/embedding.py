@@ -21,10 +21,7 @@ How it runs (data parallel, one worker per core):
   are written to the cache in one transaction, so a cancelled or crashed run
   keeps what it finished and the other output is a pure cache hit later.
 """
-import os
 import sqlite3
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -32,8 +29,10 @@ import numpy as np
 
 from .cache import EmbeddingCache, content_hash
 from ..pixels.decoding import load_array, read_bytes
-from ..errors import ImageError
+from ..errors import ImageError, as_image_error
+from ..executors import bounded_map, cores, get_executor
 from ..models import DEFAULT_MODEL, get_model
+from ..paths import is_remote
 from ..progress import ProgressCallback, checked
 
 OUTPUTS = ("features", "logits")
@@ -55,11 +54,6 @@ class EmbeddingArrays:
     error_rows: list = field(default_factory=list)
     #: how many images came from the cache (the rest were computed)
     cached: int = 0
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-        else (os.cpu_count() or 2)
 
 
 def decode_threads(*, urls: bool = False) -> int:
@@ -85,15 +79,9 @@ def _prepare(index, location, size, model_id, output, cache: Optional[EmbeddingC
                 return index, "cached", hit
         pixels = load_array(location, size=(size, size), data=data)
         return index, "image", (key, pixels)
-    except ImageError as err:
-        return index, "error", err
-    except MemoryError:
-        return index, "error", ImageError(location, "too large to decode (out of memory)")
     except Exception as err:  # pylint: disable=broad-except
-        # Pillow's plugins raise many kinds of errors on odd files; one bad
-        # image must not stop the run.
-        return index, "error", ImageError(
-            location, f"cannot decode ({type(err).__name__}: {err})")
+        # one bad image must not stop the run (see as_image_error)
+        return index, "error", as_image_error(location, err)
 
 
 def _embed_batch(rows, locations, spec, model_id, output,
@@ -173,8 +161,7 @@ def embed_locations(locations: Sequence[Optional[str]], *,
     model_id = spec.model_id()
     cache = _open_cache() if use_cache else None
     threads = threads or decode_threads(
-        urls=any(loc is not None and str(loc).lower().startswith(("http:", "https:"))
-                 for loc in locations))
+        urls=any(is_remote(loc) for loc in locations))
     window = 2 * threads  # batches in flight
     done = 0
     cached = 0
@@ -183,16 +170,12 @@ def embed_locations(locations: Sequence[Optional[str]], *,
     if n:
         spec.session()  # build / load the model before the clock starts
     batches = [range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="imagelab-embed")
-    pending = deque()
+    pool = get_executor("threads", max_workers=threads, name="imagelab-embed")
     try:
-        next_batch = 0
-        while next_batch < len(batches) or pending:
-            while next_batch < len(batches) and len(pending) < window:
-                pending.append(pool.submit(_embed_batch, batches[next_batch], locations,
-                                           spec, model_id, output, cache))
-                next_batch += 1
-            for row, kind, value in pending.popleft().result():
+        results = bounded_map(pool, lambda rows: _embed_batch(
+            rows, locations, spec, model_id, output, cache), batches, window=window)
+        for batch in results:
+            for row, kind, value in batch:
                 if kind == "error":
                     errors[row] = value
                 else:
@@ -202,9 +185,9 @@ def embed_locations(locations: Sequence[Optional[str]], *,
                 done += 1
             callback(done / n)
     finally:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True)
+        # The batches under way finish (they are local and short) before the
+        # cache they write to is closed.
+        pool.shutdown(wait=True, cancel_futures=True)
         if cache is not None:
             cache.close()
     callback(1.0)

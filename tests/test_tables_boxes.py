@@ -1,0 +1,49 @@
+"""tables: the boxes table convention (no Qt)."""
+import numpy as np
+import pytest
+from Orange.data import ContinuousVariable, StringVariable
+
+from orangecontrib.imagelab import tables
+
+
+def make_boxes(normalized=False):
+    coords = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]])
+    if not normalized:
+        coords = coords * 100
+    return tables.boxes_table(
+        tables.image_variable("image", "/photos"), ["a.jpg", "b.jpg"], ["cat", "dog"],
+        coords, image_ids=["a", "b"], box_ids=["a-0", "b-0"],
+        extra=[(ContinuousVariable("IsOccluded"), [0, 1]),
+               (StringVariable("source"), ["human", None])],
+        normalized=normalized)
+
+
+def test_layout_of_a_boxes_table():
+    boxes = make_boxes()
+    domain = boxes.domain
+    assert [v.name for v in domain.attributes] == list(tables.BOX_COORDINATES) + ["IsOccluded"]
+    assert domain.class_var.name == "label" and domain.class_var.values == ("cat", "dog")
+    assert [v.name for v in domain.metas] == ["image", "image id", "box id", "source"]
+    assert tables.is_image_variable(domain["image"])
+    assert tables.is_boxes_table(boxes)
+    assert tables.image_locations(boxes) == ["/photos/a.jpg", "/photos/b.jpg"]
+    assert list(boxes.get_column("source")) == ["human", ""]
+    assert not tables.is_boxes_table(None)
+
+
+def test_normalized_boxes_convert_to_pixels_without_changing_the_input():
+    boxes = make_boxes(normalized=True)
+    _, normalized = tables.box_coordinates(boxes)
+    assert normalized
+    pixels = tables.boxes_in_pixels(boxes, np.array([200, 100]), np.array([50, 10]))
+    coords, normalized = tables.box_coordinates(pixels)
+    assert not normalized
+    np.testing.assert_allclose(coords, [[20, 10, 60, 20], [50, 6, 70, 8]])
+    np.testing.assert_allclose(tables.box_coordinates(boxes)[0][0], [0.1, 0.2, 0.3, 0.4])
+    assert tables.boxes_in_pixels(pixels, np.ones(2), np.ones(2)) is pixels
+
+
+def test_mismatched_columns_are_refused_by_name():
+    with pytest.raises(ValueError, match="box_ids"):
+        tables.boxes_table(tables.image_variable(), ["a"], ["cat"], np.zeros((1, 4)),
+                           image_ids=["a"], box_ids=[])
