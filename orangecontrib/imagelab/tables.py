@@ -300,3 +300,54 @@ def boxes_in_pixels(table: Table, widths: np.ndarray, heights: np.ndarray) -> Ta
                               X, table.Y, table.metas, table.W, ids=table.ids)
     result.name = table.name
     return result
+
+
+# --------------------------------------------------------------- snapshots
+# A table that comes from a closed snapshot says so: its image variable
+# carries the attribute ``snapshot`` = JSON {"name", "version", "path"}.
+# A variable attribute (not ``Table.attributes``) because it survives every
+# widget that keeps the column (Select Rows, Data Sampler, Test and Score's
+# folds), so a model trained downstream can still name the exact version.
+
+SNAPSHOT_ATTRIBUTE = "snapshot"
+
+
+def mark_snapshot(table: Table, info: dict) -> Table:
+    """A copy of ``table`` whose image column names the snapshot ``info``
+    (a dict with at least "name" and "version"; literals only)."""
+    import json
+
+    column = find_image_column(table.domain)
+    if column is None:
+        raise ValueError("the table has no image column to mark as a snapshot")
+    marked = column.copy()
+    marked.attributes = dict(column.attributes)
+    marked.attributes[SNAPSHOT_ATTRIBUTE] = json.dumps(info, sort_keys=True)
+    domain = table.domain
+
+    def swap(variables):
+        return [marked if var is column else var for var in variables]
+
+    result = Table.from_numpy(
+        Domain(swap(domain.attributes), swap(domain.class_vars), swap(domain.metas)),
+        table.X.copy(), table.Y.copy(), table.metas.copy(), table.W.copy(), ids=table.ids)
+    result.name = table.name
+    result.attributes = dict(table.attributes)
+    return result
+
+
+def snapshot_info(table: Optional[Table]) -> Optional[dict]:
+    """The snapshot a table was taken from ({"name", "version", ...}), or None."""
+    import json
+
+    if table is None:
+        return None
+    column = find_image_column(table.domain)
+    text = column.attributes.get(SNAPSHOT_ATTRIBUTE) if column is not None else None
+    if not text:
+        return None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) else None

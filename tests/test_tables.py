@@ -1,4 +1,4 @@
-"""tables: the boxes table convention (no Qt)."""
+"""tables: the boxes table and snapshot conventions (no Qt)."""
 import numpy as np
 import pytest
 from Orange.data import ContinuousVariable, StringVariable
@@ -47,3 +47,15 @@ def test_mismatched_columns_are_refused_by_name():
     with pytest.raises(ValueError, match="box_ids"):
         tables.boxes_table(tables.image_variable(), ["a"], ["cat"], np.zeros((1, 4)),
                            image_ids=["a"], box_ids=[])
+
+
+def test_snapshot_mark_survives_row_selection():
+    from Orange.data import Domain, Table
+    var = tables.image_variable("image", "/snap")
+    table = Table.from_list(Domain([], metas=[var]), [["a.jpg"], ["b.jpg"]])
+    assert tables.snapshot_info(table) is None
+    marked = tables.mark_snapshot(table, {"name": "birds", "version": "3f2a"})
+    assert tables.snapshot_info(marked) == {"name": "birds", "version": "3f2a"}
+    assert tables.snapshot_info(marked[1:]) == {"name": "birds", "version": "3f2a"}
+    assert tables.snapshot_info(table) is None  # the input is not changed
+    assert list(marked.get_column("image")) == ["a.jpg", "b.jpg"]
