@@ -28,6 +28,7 @@ from Orange.data import ContinuousVariable, Domain, StringVariable, Table, Varia
 
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.core.vectors import labels as core
+from orangecontrib.imagelab.core import options
 from orangecontrib.imagelab.core.errors import ImageError
 from orangecontrib.imagelab.core.progress import ProgressCallback, checked
 
@@ -135,8 +136,8 @@ def label_images(data: Table, *, model: str = DEFAULT_MODEL, top_k: int = 5,
                  callback: ProgressCallback = None) -> LabelFilterResult:
     """:func:`detect_labels` as a LabelFilterResult with no filter: only
     ``labelled`` (and ``errors``, ``scanned`` = ``total``) are set."""
-    if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    top_k = options.top_k(top_k)
+    min_confidence = options.fraction("min_confidence", min_confidence)
     data = _strip_label_columns(data)
     locations = tables.image_locations(data, column)
     probabilities, errors = core.class_probabilities(locations, model=model, callback=callback)
@@ -193,6 +194,7 @@ def filter_by_label(data: Table, labels: Union[str, Iterable[str]], *,
     scanned rows; rows not scanned (cap or early stop) are only in
     ``labelled``, and ``scanned``, ``stopped_early``, ``stop_reason`` say why.
     """
+    top_k = options.top_k(top_k)
     vocab = core.load_vocabulary()
     names = _label_names(labels)
     class_indices = vocab.classes_for(names)      # raises before any work

@@ -19,6 +19,7 @@ from Orange.data import ContinuousVariable, DiscreteVariable, StringVariable, Ta
 
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.core.store import saving as core
+from orangecontrib.imagelab.core import options
 from orangecontrib.imagelab.core.progress import ProgressCallback
 from orangecontrib.imagelab.core.store.saving import (
     MODES, FORMATS, SaveReport, SavedFile, SkippedFile, TargetFolderError)
@@ -199,9 +200,9 @@ def plan_predictions(data: Table, *, prediction_column: ColumnSpec = None,
                      min_confidence: float = 0.0, review_below: Optional[float] = None,
                      max_images: Optional[int] = None) -> PredictionPlan:
     """Decide where each row goes (see ``sort_predictions``); writes nothing."""
-    if not 0.0 <= min_confidence <= 1.0:
-        raise ValueError(f"min_confidence must lie in [0, 1]; got {min_confidence}")
-    if review_below is not None and not 0.0 <= review_below <= min_confidence:
+    min_confidence = options.fraction("min_confidence", min_confidence)
+    review_below = options.fraction("review_below", review_below, optional=True)
+    if review_below is not None and review_below > min_confidence:
         raise ValueError(f"review_below must lie in [0, min_confidence={min_confidence}]; "
                          f"got {review_below}")
     if max_images is not None and int(max_images) < 1:

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .. import options
 from ..errors import ImageError, UnknownLabelError
 from ..progress import ProgressCallback, checked
 
@@ -155,9 +156,11 @@ def top_labels(probabilities: np.ndarray, *, k: int = 5, min_confidence: float =
     indices : (n, k) int array, -1 where left out (or the row is NaN).
     values : (n, k) float array, NaN where left out.
     """
+    k = options.top_k(k)
+    min_confidence = options.fraction("min_confidence", min_confidence)
     probabilities = np.asarray(probabilities, dtype=np.float32)
     n, n_classes = probabilities.shape
-    k = max(0, min(int(k), n_classes))
+    k = min(k, n_classes)
     if n == 0 or k == 0:
         return np.full((n, k), -1, dtype=np.intp), np.full((n, k), np.nan)
     filled = np.nan_to_num(probabilities, nan=-1.0)
@@ -243,13 +246,13 @@ def scan_labels(predict: Predictor, n: int, class_indices: np.ndarray, *,
     of ``batch_size`` (rows predicted past the stop are dropped; their
     logits stay cached).
     """
+    min_confidence = options.fraction("min_confidence", min_confidence)
+    review_min = options.fraction("review_min", review_min, optional=True)
     if review_min is not None and review_min > min_confidence:
         raise ValueError(f"review_min ({review_min}) must not exceed "
                          f"min_confidence ({min_confidence})")
-    if max_scanned is not None and max_scanned < 0:
-        raise ValueError("max_scanned must be >= 0 (or None for no cap)")
-    if stop_after_misses is not None and stop_after_misses < 1:
-        raise ValueError("stop_after_misses must be >= 1 (or None to scan on)")
+    max_scanned = options.count("max_scanned", max_scanned, minimum=0, optional=True)
+    stop_after_misses = options.count("stop_after_misses", stop_after_misses, optional=True)
     callback = checked(callback)
     limit = n if max_scanned is None else min(n, int(max_scanned))
     chunked = max_scanned is not None or stop_after_misses is not None
