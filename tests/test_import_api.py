@@ -194,3 +194,26 @@ def test_annotations_inside_zip(tmp_path):
                       result.data.get_column("label")))
     assert labels["cats/cats_0.jpg"] == 1  # "pug" < "tabby"
     assert math.isnan(labels["cats/cats_1.jpg"])
+
+
+@pytest.mark.parametrize("images_file", ["../outside", "/", "link"])
+def test_annotated_set_pointing_outside_its_folder_is_refused(tmp_path, images_file):
+    outside = make_class_folders(tmp_path / "outside", per_class=1)
+    inner = tmp_path / "set"
+    inner.mkdir()
+    (inner / "link").symlink_to(outside)
+    (inner / "set.json").write_text(json.dumps({"images_file": images_file,
+                                                "annotations": []}))
+    with pytest.raises(AnnotationError, match="outside the annotation file's folder"):
+        import_images(inner / "set.json")
+    if images_file != "/":  # the explicit permission (not walking all of / in a test)
+        assert len(import_images(inner / "set.json", allow_outside=True).data) == 2
+
+
+def test_annotated_set_rows_file_outside_is_refused(tmp_path):
+    make_class_folders(tmp_path / "set" / "images", per_class=1)
+    (tmp_path / "rows.json").write_text("[]")
+    (tmp_path / "set" / "set.json").write_text(json.dumps(
+        {"images_file": "images", "annotations": "../rows.json"}))
+    with pytest.raises(AnnotationError, match="'annotations' points outside"):
+        import_images(tmp_path / "set" / "set.json")

@@ -286,3 +286,53 @@ def test_unicode_names_in_zip(tmp_path):
     archive = _zip(tmp_path / "u.zip", {"mačke/čaj 1.jpg": jpg, "犬/写真.jpg": jpg})
     result = scan_archive(archive)
     assert {r.label for r in result.records} == {"mačke", "犬"}
+
+
+# ------------------------------------------------- import limits (issue 17, item 5)
+
+
+def test_entries_starting_with_dot_slash_import_like_the_rest(tmp_path):
+    jpg = _jpeg_bytes(tmp_path)
+    archive = _zip(tmp_path / "dots.zip", {"./cats/a.jpg": jpg, "./dogs/./b.jpg": jpg,
+                                           "./c.jpg": jpg})
+    result = scan_archive(archive)
+    assert sorted(r.path for r in result.records) == ["c.jpg", "cats/a.jpg", "dogs/b.jpg"]
+    assert not result.skipped
+
+
+def test_duplicates_and_file_folder_clashes_are_named(tmp_path):
+    jpg = _jpeg_bytes(tmp_path)
+    other = _jpeg_bytes(tmp_path, color=(200, 0, 0))
+    archive = tmp_path / "clash.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("cats/a.jpg", jpg)
+        zf.writestr("./cats/a.jpg", other)      # the same name a second time
+        zf.writestr("dogs", jpg)                # a file ...
+        zf.writestr("dogs/b.jpg", jpg)          # ... that is also a folder
+    result = scan_archive(archive)
+    assert sorted(r.path for r in result.records) == ["cats/a.jpg", "dogs/b.jpg"]
+    why = reasons(result)
+    assert "second entry with the same name" in why["./cats/a.jpg"]
+    assert "share this name" in why["dogs"]
+    first = Path(result.origin, "cats", "a.jpg").read_bytes()
+    assert first == jpg  # the first entry is kept
+
+
+def test_many_small_entries_are_a_bomb_too(tmp_path):
+    # each entry is under the per-entry check (< 1 MiB); together they expand
+    # 1000:1 from a few KB
+    archive = _zip(tmp_path / "many.zip",
+                   {f"a/{i}.jpg": b"\0" * (1024 ** 2 - 1) for i in range(3)})
+    with pytest.raises(ArchiveError, match="entries unpack to .*:1"):
+        extract_archive(archive)
+
+
+def test_nfc_and_nfd_spellings_are_one_category(tmp_path):
+    import unicodedata
+    for i, form in enumerate(("NFC", "NFD")):
+        folder = tmp_path / unicodedata.normalize(form, "Café")
+        folder.mkdir(exist_ok=True)
+        make_image(folder / f"{i}.jpg")
+    make_image(tmp_path / "Tea" / "t.jpg")
+    labels = {r.label for r in scan_folder(tmp_path).records}
+    assert labels == {unicodedata.normalize("NFC", "Café"), "Tea"}

@@ -82,7 +82,7 @@ def source_kind(source) -> str:
                      "or a .csv/.json annotation file")
 
 
-def import_images(source, *, check_full: bool = False,
+def import_images(source, *, check_full: bool = False, allow_outside: bool = False,
                   callback: ProgressCallback = None) -> ImportResult:
     """Import the images of ``source`` (see the module docstring) as a table.
 
@@ -94,6 +94,8 @@ def import_images(source, *, check_full: bool = False,
     as metas; ``label``/``class`` as the class, ``category`` then a meta).
 
     ``check_full=True`` decodes every image instead of reading headers.
+    ``allow_outside=True`` lets an annotated set name images or an
+    annotations file outside its own folder tree (refused by default).
     ``callback(fraction)`` may raise ``Cancelled`` to stop. Unreadable
     images and rows naming missing images go to ``skipped``; a broken
     archive raises ``ArchiveError``, a broken annotation file
@@ -104,7 +106,7 @@ def import_images(source, *, check_full: bool = False,
     kind = source_kind(source)
     description, declared, rows, file_column, ann_path = "", None, None, None, None
     if kind == "annotated set":
-        aset = ann.read_annotated_set(source)
+        aset = ann.read_annotated_set(source, allow_outside=allow_outside)
         description, declared, rows = aset.description, aset.declared, aset.rows
         file_column, ann_path, images = "file", source, aset.images
     elif kind == "annotations":

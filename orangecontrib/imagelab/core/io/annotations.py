@@ -134,8 +134,27 @@ def is_annotated_set(path) -> bool:
     return isinstance(data, dict) and "images_file" in data
 
 
-def read_annotated_set(path) -> AnnotatedSet:
-    """Parse and validate an annotated-set JSON (see the module docstring)."""
+def _inside_folder(path: str, folder: str, what: str, source: str,
+                   allow_outside: bool) -> str:
+    """``path`` if it lies in ``folder``'s tree (after resolving links), else
+    an AnnotationError: a shared file must not make us walk or read the whole
+    file system ("images_file": "/")."""
+    real, base = os.path.realpath(path), os.path.realpath(folder)
+    if allow_outside or real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+        return path
+    raise AnnotationError(
+        f"{source}: {what} points outside the annotation file's folder ({path}); "
+        "refused. Move the annotation file next to its images, or allow it "
+        "explicitly (Import Images: \"Allow files outside the annotation's folder\"; "
+        "scripts: import_images(..., allow_outside=True))")
+
+
+def read_annotated_set(path, *, allow_outside: bool = False) -> AnnotatedSet:
+    """Parse and validate an annotated-set JSON (see the module docstring).
+
+    ``images_file`` and a file named by ``annotations`` must lie in the JSON
+    file's folder tree unless ``allow_outside``.
+    """
     path = os.path.abspath(os.fspath(path))
     data = _load_json(path)
     if not isinstance(data, dict) or "images_file" not in data:
@@ -146,7 +165,8 @@ def read_annotated_set(path) -> AnnotatedSet:
     if not isinstance(images, str) or not images:
         raise AnnotationError(f"{path}: 'images_file' must name a zip archive "
                               "or a folder relative to the JSON file")
-    images = os.path.normpath(os.path.join(base, images))
+    images = _inside_folder(os.path.normpath(os.path.join(base, images)), base,
+                            "'images_file'", path, allow_outside)
     if not os.path.exists(images):
         raise AnnotationError(f"{path}: 'images_file' {data['images_file']!r} "
                               f"not found (looked for {images})")
@@ -163,7 +183,8 @@ def read_annotated_set(path) -> AnnotatedSet:
         declared[spec["name"]] = optype
     rows = data.get("annotations", [])
     if isinstance(rows, str):
-        rows_path = os.path.normpath(os.path.join(base, rows))
+        rows_path = _inside_folder(os.path.normpath(os.path.join(base, rows)), base,
+                                   "'annotations'", path, allow_outside)
         rows = _json_rows(_load_json(rows_path), rows_path)
     else:
         rows = _json_rows(rows, path)

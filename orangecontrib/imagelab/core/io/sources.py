@@ -27,6 +27,7 @@ import os
 import shutil
 import stat
 import tempfile
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,8 +234,9 @@ def quick_probe(path: str, size: Optional[int] = None) -> Optional[ImageInfo]:
 
 
 def _label(rel: str) -> Optional[str]:
+    # NFC: a folder name typed on macOS (NFD) and on Linux (NFC) is one category
     parts = rel.split("/")
-    return parts[-2] if len(parts) > 1 else None
+    return unicodedata.normalize("NFC", parts[-2]) if len(parts) > 1 else None
 
 
 def probe_files(files, *, check_full: bool = False, workers: Optional[int] = None,
@@ -342,6 +344,49 @@ def _is_link(info: zipfile.ZipInfo) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
 
 
+def _entry_name(name: str) -> str:
+    """An entry's path without "." parts ("./a/./b.jpg" -> "a/b.jpg")."""
+    return "/".join(part for part in name.replace("\\", "/").split("/")
+                    if part not in ("", "."))
+
+
+def _entries(infos) -> Tuple[list, list]:
+    """(entries to extract, [(name, reason)] refused) of a zip's entries.
+
+    Refused, by name: absolute paths, "..", links, a second entry with the
+    same name, and a file whose name is also a folder of other entries.
+    Hidden files and folders are left out silently, as in folders.
+    """
+    refused, files = [], {}
+    folders = set()
+    for info in infos:
+        name = info.filename
+        why = _unsafe_reason(name)
+        if why is None and _is_link(info):
+            why = "symbolic link in archive; refused"
+        clean = _entry_name(name)
+        if why:
+            refused.append((name, why))
+        elif not clean or any(_is_hidden(part) for part in clean.split("/")):
+            continue
+        elif info.is_dir():
+            folders.add(clean)
+        elif clean in files:
+            refused.append((name, "a second entry with the same name; the first is kept"))
+        else:
+            files[clean] = info
+        parts = clean.split("/")
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    wanted = []
+    for clean, info in files.items():
+        if clean in folders:
+            refused.append((info.filename, "a file and a folder share this name; "
+                                           "the file is skipped"))
+        else:
+            wanted.append(info)
+    return wanted, refused
+
+
 def _check_limits(infos, archive, max_bytes, max_ratio):
     total = sum(info.file_size for info in infos)
     if total > max_bytes:
@@ -355,6 +400,13 @@ def _check_limits(infos, archive, max_bytes, max_ratio):
                 f"{archive}: entry '{info.filename}' is compressed "
                 f"{info.file_size / max(info.compress_size, 1):,.0f}:1, more than "
                 f"the limit of {max_ratio}:1 (a zip bomb?); not extracted")
+    packed = sum(info.compress_size for info in infos)
+    if total > _RATIO_MIN_BYTES and total > max_ratio * max(packed, 1):
+        # many small entries, each under the per-entry check, can still be a bomb
+        raise ArchiveError(
+            f"{archive}: its {len(infos):,} entries unpack to {total:,} bytes from "
+            f"{packed:,}, {total / max(packed, 1):,.0f}:1, more than the limit of "
+            f"{max_ratio}:1 (a zip bomb?); not extracted")
 
 
 def extract_archive(archive, *, max_bytes: int = MAX_ARCHIVE_BYTES,
@@ -389,17 +441,7 @@ def extract_archive(archive, *, max_bytes: int = MAX_ARCHIVE_BYTES,
     except (zipfile.BadZipFile, OSError) as err:
         raise ArchiveError(f"{archive}: not a readable zip archive ({err})") from err
     with zf:
-        refused, wanted = [], []
-        for info in zf.infolist():
-            name = info.filename
-            why = _unsafe_reason(name)
-            if why is None and _is_link(info):
-                why = "symbolic link in archive; refused"
-            if why:
-                refused.append((name, why))
-            elif not info.is_dir() and not any(
-                    _is_hidden(part) for part in name.split("/")):
-                wanted.append(info)
+        wanted, refused = _entries(zf.infolist())
         _check_limits(wanted, archive, max_bytes, max_ratio)
         temp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=base))
         try:
@@ -425,7 +467,8 @@ def _extract(zf, infos, temp: Path, archive, max_bytes, callback):
     total = max(sum(info.file_size for info in infos), 1)
     written = 0
     for info in infos:
-        path = os.path.realpath(os.path.join(real_temp, *info.filename.split("/")))
+        parts = _entry_name(info.filename).split("/")
+        path = os.path.realpath(os.path.join(real_temp, *parts))
         if not _inside(path, real_temp) or path == real_temp:
             raise ArchiveError(f"{archive}: entry '{info.filename}' escapes the "
                                "extraction folder; not extracted")
@@ -445,8 +488,6 @@ def _extract(zf, infos, temp: Path, archive, max_bytes, callback):
                             "bytes than declared or than the limit; not extracted")
                     dst.write(block)
                     callback(written / total)
-        except FileExistsError:
-            continue  # duplicate name in the archive: keep the first
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError,
                 NotImplementedError, RuntimeError) as err:
             raise ArchiveError(f"{archive}: cannot extract '{info.filename}' "
