@@ -7,8 +7,8 @@ from AnyQt.QtGui import QDragEnterEvent, QDropEvent
 
 from Orange.widgets.tests import base
 
-from orangecontrib.imagelab.widgets.owimportimages import (
-    OWImportImages, result_summary, skipped_summary)
+from orangecontrib.imagelab.api import skipped_summary
+from orangecontrib.imagelab.widgets.owimportimages import OWImportImages, result_summary
 from orangecontrib.imagelab.api.importing import ImportResult
 from orangecontrib.imagelab.core.io.sources import SkippedEntry
 from tests.images import make_class_folders, make_text_file, make_truncated_jpeg

@@ -5,4 +5,5 @@ none imports Qt. Widgets reach the core only through this package; the
 names below are the core's user-facing types and texts they need.
 """
 from orangecontrib.imagelab.core.errors import (  # noqa: F401  (re-exported)
-    Cancelled, ImageError, ImageLabError, SkippedEntry, reason, skipped_summary)
+    Cancelled, ImageError, ImageLabError, SkippedEntry, UnknownLabelError, reason,
+    skipped_summary)

@@ -15,7 +15,7 @@ columns never clash; hand-made features have descriptive names
 attributes ``embedding=<model or feature set>``.
 """
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from Orange.data import StringVariable, Table, Variable
@@ -27,9 +27,10 @@ from orangecontrib.imagelab.core.errors import ImageError
 from orangecontrib.imagelab.core.models import DEFAULT_MODEL, ModelSpec
 from orangecontrib.imagelab.core.models import available_models as _models
 from orangecontrib.imagelab.core.progress import ProgressCallback
+from orangecontrib.imagelab.core.vectors import cache as core_cache
 
 __all__ = ["embed_images", "extract_features", "available_models", "EmbedResult",
-           "feature_column_names", "FEATURE_SETS"]
+           "feature_column_names", "FEATURE_SETS", "feature_set_descriptions", "clear_cache"]
 
 FEATURE_SETS = tuple(core_features.FEATURE_SETS)
 
@@ -58,6 +59,16 @@ def available_models() -> List[str]:
 def model_specs() -> List[ModelSpec]:
     """Key, name, dimension, preprocessing and licence of each model."""
     return _models()
+
+
+def feature_set_descriptions() -> Dict[str, str]:
+    """Key -> what the set computes and its column count, in ``FEATURE_SETS`` order."""
+    return {key: text for key, (_, _, text) in core_features.FEATURE_SETS.items()}
+
+
+def clear_cache(model: Optional[str] = None) -> None:
+    """Forget the cached embeddings (and label logits) of ``model``'s key, or of all."""
+    core_cache.clear_cache(model)
 
 
 def feature_column_names(model: str, dimension: int) -> List[str]:

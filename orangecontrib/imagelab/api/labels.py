@@ -32,7 +32,7 @@ from orangecontrib.imagelab.core import options
 from orangecontrib.imagelab.core.errors import ImageError
 from orangecontrib.imagelab.core.progress import ProgressCallback, checked
 
-__all__ = ["detect_labels", "filter_by_label", "LabelFilterResult"]
+__all__ = ["detect_labels", "filter_by_label", "LabelFilterResult", "label_vocabulary"]
 
 DEFAULT_MODEL = "efficientnet-lite0"
 MODEL_ATTR = "imagelab-label-model"
@@ -74,6 +74,13 @@ class LabelFilterResult:
 
     def skipped_table(self) -> Optional[Table]:
         return tables.skipped_table(self.errors)
+
+
+def label_vocabulary() -> core.Vocabulary:
+    """The names ``filter_by_label`` understands: ``names()`` for completion,
+    ``classes_for(text)`` (raises ``UnknownLabelError`` with suggestions),
+    ``class_names`` (the 1,000 ImageNet classes)."""
+    return core.load_vocabulary()
 
 
 def _mark(var, model):

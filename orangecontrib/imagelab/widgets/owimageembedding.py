@@ -8,18 +8,18 @@ from AnyQt.QtWidgets import QCheckBox, QComboBox, QLabel
 from Orange.data import Table, Variable
 from Orange.widgets import gui
 from Orange.widgets.settings import ContextSetting, DomainContextHandler, Setting
-from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
 from Orange.widgets.utils.itemmodels import VariableListModel
 from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Input, Msg, Output, OWWidget
 
 from orangecontrib.imagelab import tables
+from orangecontrib.imagelab.api import skipped_summary
 from orangecontrib.imagelab.api.embedding import (
-    EmbedResult, embed_images, extract_features, model_specs)
-from orangecontrib.imagelab.core.vectors import cache as core_cache
-from orangecontrib.imagelab.core.errors import Cancelled
-from orangecontrib.imagelab.core.pixels.features import FEATURE_SETS
+    EmbedResult, clear_cache, embed_images, extract_features, feature_set_descriptions,
+    model_specs)
 from orangecontrib.imagelab.widgets.utils.messages import error_text
+from orangecontrib.imagelab.widgets.utils.tasks import (
+    TaskState, TaskWidgetMixin, progress_callback)
 
 HAND_MADE = "hand-made"  # the `method` value for hand-made features
 
@@ -29,32 +29,19 @@ def run(data: Table, column: Variable, method: str, feature_sets: List[str],
     """Embed off the GUI thread; partial results are (done, total, images/s)."""
     total = len(data)
     start = time.perf_counter()
-    last = [0.0]
 
-    def callback(fraction: float) -> None:
-        if state.is_interruption_requested():
-            raise Cancelled()
-        state.set_progress_value(100 * fraction)
-        now = time.perf_counter()
-        if now - last[0] > 0.3 or fraction >= 1:
-            last[0] = now
-            done = round(fraction * total)
-            state.set_partial_result((done, total, done / max(now - start, 1e-6)))
+    def status(fraction: float):
+        done = round(fraction * total)
+        return done, total, done / max(time.perf_counter() - start, 1e-6)
 
+    callback = progress_callback(state, status=status)
     if method == HAND_MADE:
         return extract_features(data, feature_sets, image_column=column,
                                 wavelet_levels=wavelet_levels, callback=callback)
     return embed_images(data, model=method, image_column=column, callback=callback)
 
 
-def skipped_summary(errors, total: int, shown: int = 3) -> str:
-    """ "3 of 1,204 images skipped: a/IMG_1.jpg (truncated JPEG), ..." """
-    first = ", ".join(f"{e.path or '(empty cell)'} ({e.reason})" for e in errors[:shown])
-    more = ", ..." if len(errors) > shown else ""
-    return f"{len(errors):,} of {total:,} images skipped: {first}{more}"
-
-
-class OWImageEmbedding(OWWidget, ConcurrentWidgetMixin):
+class OWImageEmbedding(OWWidget, TaskWidgetMixin):
     name = "Image Embedding"
     description = "Turn images into numeric features with a neural network " \
                   "that ships with the add-on (offline) or hand-made features."
@@ -93,7 +80,7 @@ class OWImageEmbedding(OWWidget, ConcurrentWidgetMixin):
 
     def __init__(self):
         OWWidget.__init__(self)
-        ConcurrentWidgetMixin.__init__(self)
+        TaskWidgetMixin.__init__(self)
         self.data: Optional[Table] = None
         self.result: Optional[EmbedResult] = None
         self._methods = [spec.key for spec in model_specs()] + [HAND_MADE]
@@ -120,7 +107,7 @@ class OWImageEmbedding(OWWidget, ConcurrentWidgetMixin):
                    f"Licence: {spec.licence}\nWeights: {spec.source}", Qt.ToolTipRole)
         self.features_box = gui.indentedBox(box)
         self.feature_checks = {}
-        for key, (_, _, text) in FEATURE_SETS.items():
+        for key, text in feature_set_descriptions().items():
             check = QCheckBox(key.replace("_", " ").capitalize(), toolTip=text)
             self.features_box.layout().addWidget(check)
             check.setChecked(key in self.feature_sets)
@@ -157,7 +144,7 @@ class OWImageEmbedding(OWWidget, ConcurrentWidgetMixin):
         self.features_box.setEnabled(self.method == HAND_MADE)
 
     def clear_cache(self):
-        core_cache.clear_cache()
+        clear_cache()
         self.info_label.setText("Cache cleared.")
 
     # ---------------------------------------------------------------- input
@@ -231,9 +218,9 @@ class OWImageEmbedding(OWWidget, ConcurrentWidgetMixin):
                 text += f" ({result.cached:,} from the cache)"
             self.info_label.setText(text + ".")
             if result.errors and result.data is None:
-                self.Error.all_failed(skipped_summary(result.errors, total))
+                self.Error.all_failed(skipped_summary(result.errors, total, noun="images"))
             elif result.errors:
-                self.Warning.skipped(skipped_summary(result.errors, total))
+                self.Warning.skipped(skipped_summary(result.errors, total, noun="images"))
         self.Outputs.embeddings.send(result.data if result else None)
         self.Outputs.skipped.send(result.skipped if result else None)
 
@@ -258,7 +245,5 @@ class OWImageEmbedding(OWWidget, ConcurrentWidgetMixin):
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from orangecontrib.imagelab import import_images
-    from tests.images import skimage_sample
-    WidgetPreview(OWImageEmbedding).run(
-        import_images(str(skimage_sample("chelsea.png").parent)).data)
+    from orangecontrib.imagelab.widgets.utils.preview import sample_images
+    WidgetPreview(OWImageEmbedding).run(sample_images())

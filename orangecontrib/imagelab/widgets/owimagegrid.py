@@ -1,6 +1,5 @@
 """Image Grid: images on a regular grid, similar ones side by side."""
 import base64
-import os
 from typing import Optional
 
 import numpy as np
@@ -11,18 +10,19 @@ from AnyQt.QtGui import QColor
 from Orange.data import Table, Variable
 from Orange.widgets import gui
 from Orange.widgets.settings import ContextSetting, DomainContextHandler, Setting
-from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
 from Orange.widgets.utils.itemmodels import DomainModel, VariableListModel
 from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Input, Msg, Output, OWWidget
 
 from orangecontrib.imagelab import tables
-from orangecontrib.imagelab.core.errors import Cancelled
-from orangecontrib.imagelab.core.vectors.layout import (
-    GridLayout, grid_layout, grid_shape, pca_map, snap_to_grid)
+from orangecontrib.imagelab.api.layout import (
+    GridLayout, grid_layout, grid_shape, pca_map, quick_grid)
 from orangecontrib.imagelab.widgets.utils.imagetable import (
     LazyLocations, group_tables, selection_key)
 from orangecontrib.imagelab.widgets.utils.imageviews import ThumbnailGrid
+from orangecontrib.imagelab.widgets.utils.messages import error_text
+from orangecontrib.imagelab.widgets.utils.tasks import (
+    TaskState, TaskWidgetMixin, progress_callback)
 from orangecontrib.imagelab.widgets.utils.thumbnailwidget import ThumbnailViewMixin
 
 
@@ -32,11 +32,7 @@ def run(x, columns: Optional[list], n_jobs: int, state: TaskState) -> GridLayout
     ``x``: the table's X (dense or sparse); ``columns``: the numeric ones, or
     None for all.
     """
-    def callback(fraction: float):
-        state.set_progress_value(100 * fraction)
-        if state.is_interruption_requested():
-            raise Cancelled()
-
+    callback = progress_callback(state)
     if columns is not None:
         x = x[:, columns]
     vectors = np.asarray(x.toarray() if sp.issparse(x) else x, dtype=float)
@@ -44,14 +40,13 @@ def run(x, columns: Optional[list], n_jobs: int, state: TaskState) -> GridLayout
     shape = grid_shape(n)
     state.set_status("Arranging images ...")
     reduced = pca_map(vectors, n_components=min(50, max(2, vectors.shape[1])))
-    state.set_partial_result(
-        GridLayout(shape, snap_to_grid(reduced[:, :2], shape), reduced[:, :2]))
+    state.set_partial_result(quick_grid(reduced, shape))
     callback(0.05)
     return grid_layout(reduced, shape=shape, n_jobs=n_jobs,
                        callback=lambda f: callback(0.05 + 0.95 * f))
 
 
-class OWImageGrid(ThumbnailViewMixin, OWWidget, ConcurrentWidgetMixin):
+class OWImageGrid(ThumbnailViewMixin, OWWidget, TaskWidgetMixin):
     name = "Image Grid"
     description = "Show images on a grid, similar images side by side."
     icon = "icons/ImageGrid.svg"
@@ -92,7 +87,7 @@ class OWImageGrid(ThumbnailViewMixin, OWWidget, ConcurrentWidgetMixin):
 
     def __init__(self):
         OWWidget.__init__(self)
-        ConcurrentWidgetMixin.__init__(self)
+        TaskWidgetMixin.__init__(self)
         self.data: Optional[Table] = None
         self.subset_ids: Optional[np.ndarray] = None
         self.layout: Optional[GridLayout] = None
@@ -238,7 +233,7 @@ class OWImageGrid(ThumbnailViewMixin, OWWidget, ConcurrentWidgetMixin):
         self.view.set_cells(layout.cells, layout.shape)
 
     def on_exception(self, ex: Exception):
-        self.Error.layout_failed(str(ex) or type(ex).__name__)
+        self.Error.layout_failed(error_text(ex))
 
     # --- selection ----------------------------------------------------
     def _restore_selection(self):
@@ -298,21 +293,6 @@ class OWImageGrid(ThumbnailViewMixin, OWWidget, ConcurrentWidgetMixin):
         super().onDeleteWidget()
 
 
-def _preview_table():  # pragma: no cover
-    """The bundled Fashion sample with tiny-pixel features, for the preview."""
-    from orangecontrib.imagelab.core.pixels.decoding import load_array
-    root = os.path.join(os.path.dirname(__file__), "..", "sample", "fashion", "labelled")
-    paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
-                   if f.endswith(".png"))
-    image_var = tables.image_variable("image", os.path.abspath(root))
-    features = np.array([load_array(p, size=(8, 8)).mean(axis=2).ravel() for p in paths])
-    cls, codes = tables.discrete_column(
-        "category", [os.path.basename(os.path.dirname(p)) for p in paths])
-    return tables.table_from_columns(
-        [(image_var, [tables.relative_value(p, os.path.abspath(root)) for p in paths]),
-         (cls, codes)] + tables.continuous_columns(
-            [f"p{i}" for i in range(64)], features), class_var=cls)
-
-
 if __name__ == "__main__":  # pragma: no cover
-    WidgetPreview(OWImageGrid).run(_preview_table())
+    from orangecontrib.imagelab.widgets.utils.preview import sample_embeddings
+    WidgetPreview(OWImageGrid).run(sample_embeddings())

@@ -9,17 +9,18 @@ from AnyQt.QtWidgets import QCompleter, QLineEdit
 from Orange.data import StringVariable, Table
 from Orange.widgets import gui
 from Orange.widgets.settings import ContextSetting, DomainContextHandler, Setting
-from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
 from Orange.widgets.utils.itemmodels import VariableListModel
 from Orange.widgets.utils.signals import Input, Output
 from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Msg, OWWidget
 
 from orangecontrib.imagelab import tables
-from orangecontrib.imagelab.api.labels import (LabelFilterResult, filter_by_label,
-                                               label_images)
-from orangecontrib.imagelab.core.errors import Cancelled, UnknownLabelError
-from orangecontrib.imagelab.core.vectors.labels import load_vocabulary
+from orangecontrib.imagelab.api import SkippedEntry, UnknownLabelError, skipped_summary
+from orangecontrib.imagelab.api.labels import (
+    LabelFilterResult, filter_by_label, label_images, label_vocabulary)
+from orangecontrib.imagelab.widgets.utils.messages import error_text
+from orangecontrib.imagelab.widgets.utils.tasks import (
+    TaskState, TaskWidgetMixin, progress_callback)
 
 MODELS = (("efficientnet-lite0", "EfficientNet-Lite0"), ("squeezenet", "SqueezeNet 1.1"))
 
@@ -27,11 +28,7 @@ MODELS = (("efficientnet-lite0", "EfficientNet-Lite0"), ("squeezenet", "SqueezeN
 def run(data: Table, column, labels: str, options: dict, state: TaskState
         ) -> LabelFilterResult:
     """Label (and, if ``labels`` is given, filter) ``data`` in a worker thread."""
-    def callback(fraction):
-        state.set_progress_value(100 * fraction)
-        if state.is_interruption_requested():
-            raise Cancelled()
-
+    callback = progress_callback(state)
     if labels.strip():
         return filter_by_label(data, labels, column=column, callback=callback, **options)
     options = {k: options[k] for k in ("model", "top_k")}
@@ -55,17 +52,17 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def short_names(errors, origin: Optional[str], n: int = 3) -> str:
-    """'a/IMG_1.jpg (truncated JPEG), b.png (empty file (0 bytes)), ...'."""
+def short_entries(errors, origin: Optional[str]):
+    """``errors`` with paths relative to the image column's ``origin`` where
+    they are under it, else file names: what a user recognises."""
     def short(path):
         if origin and os.path.isabs(path) and path.startswith(os.path.abspath(origin)):
             return os.path.relpath(path, origin).replace(os.sep, "/")
         return os.path.basename(path) or path
-    text = ", ".join(f"{short(e.path)} ({e.reason})" for e in errors[:n])
-    return text + (", ..." if len(errors) > n else "")
+    return [SkippedEntry(short(e.path), e.reason) for e in errors]
 
 
-class OWImageLabels(OWWidget, ConcurrentWidgetMixin):
+class OWImageLabels(OWWidget, TaskWidgetMixin):
     name = "Image Labels"
     description = ("Detect what each image shows (1,000 ImageNet classes with their "
                    "general WordNet names) and keep the images that show a label.")
@@ -104,7 +101,7 @@ class OWImageLabels(OWWidget, ConcurrentWidgetMixin):
                       "Labelled Images, as 'not scanned').")
 
     class Warning(OWWidget.Warning):
-        unreadable = Msg("{:,} of {:,} images unreadable: {}")
+        unreadable = Msg("{}")
 
     class Error(OWWidget.Error):
         unknown_label = Msg("{}")
@@ -114,10 +111,10 @@ class OWImageLabels(OWWidget, ConcurrentWidgetMixin):
 
     def __init__(self):
         OWWidget.__init__(self)
-        ConcurrentWidgetMixin.__init__(self)
+        TaskWidgetMixin.__init__(self)
         self.data: Optional[Table] = None
         self.result: Optional[LabelFilterResult] = None
-        self.vocabulary = load_vocabulary()
+        self.vocabulary = label_vocabulary()
         if self.model not in dict(MODELS):
             self.model = MODELS[0][0]
 
@@ -259,8 +256,8 @@ class OWImageLabels(OWWidget, ConcurrentWidgetMixin):
         self.result = result
         if result.errors:
             origin = self.image_column.attributes.get("origin") if self.image_column else None
-            self.Warning.unreadable(len(result.errors), result.scanned,
-                                    short_names(result.errors, origin))
+            self.Warning.unreadable(skipped_summary(
+                short_entries(result.errors, origin), result.scanned, noun="images"))
         if result.stopped_early:
             self.Information.stopped(sentence(result.stop_reason),
                                      result.not_scanned, result.total)
@@ -276,9 +273,7 @@ class OWImageLabels(OWWidget, ConcurrentWidgetMixin):
 
     def on_exception(self, ex: Exception):
         self.counts_label.setText("")
-        if isinstance(ex, Cancelled):
-            return
-        self.Error.failed(str(ex) or type(ex).__name__)
+        self.Error.failed(error_text(ex))
         self._send(None)
 
     def _send(self, result: Optional[LabelFilterResult]):
@@ -311,7 +306,5 @@ class OWImageLabels(OWWidget, ConcurrentWidgetMixin):
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from orangecontrib.imagelab.api.importing import import_images
-    import skimage
-    WidgetPreview(OWImageLabels).run(
-        import_images(os.path.join(os.path.dirname(skimage.__file__), "data")).data)
+    from orangecontrib.imagelab.widgets.utils.preview import sample_images
+    WidgetPreview(OWImageLabels).run(sample_images())

@@ -1,5 +1,4 @@
 """Image Viewer: any table of images as thumbnails, fast even with 20,000 rows."""
-import os
 from typing import Optional
 
 import numpy as np
@@ -169,10 +168,5 @@ class OWImageViewer(ThumbnailViewMixin, OWWidget):
 
 
 if __name__ == "__main__":  # pragma: no cover
-    root = os.path.join(os.path.dirname(__file__), "..", "sample", "fashion", "labelled")
-    paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
-                   if f.endswith(".png"))
-    origin = os.path.abspath(root)
-    WidgetPreview(OWImageViewer).run(tables.table_from_columns(
-        [(tables.image_variable("image", origin),
-          [tables.relative_value(p, origin) for p in paths])]))
+    from orangecontrib.imagelab.widgets.utils.preview import sample_images
+    WidgetPreview(OWImageViewer).run(sample_images("fashion/labelled"))

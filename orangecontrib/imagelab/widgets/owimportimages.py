@@ -9,14 +9,15 @@ from AnyQt.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QSizePo
 from Orange.data import Table
 from Orange.widgets import gui
 from Orange.widgets.settings import Setting
-from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
 from Orange.widgets.utils.filedialogs import RecentPath
 from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Msg, Output, OWWidget
 
+from orangecontrib.imagelab.api import skipped_summary
 from orangecontrib.imagelab.api.importing import ImportResult, import_images
-from orangecontrib.imagelab.core.errors import Cancelled
 from orangecontrib.imagelab.widgets.utils.messages import error_text
+from orangecontrib.imagelab.widgets.utils.tasks import (
+    TaskState, TaskWidgetMixin, progress_callback)
 
 FILE_FILTERS = ("Zip archives and annotation files (*.zip *.csv *.tsv *.json)",
                 "Zip archives (*.zip)", "Annotation files (*.csv *.tsv *.json)",
@@ -25,19 +26,7 @@ FILE_FILTERS = ("Zip archives and annotation files (*.zip *.csv *.tsv *.json)",
 
 def run(source: str, check_full: bool, state: TaskState) -> ImportResult:
     """Import ``source`` off the GUI thread, reporting percentages."""
-    def callback(fraction: float) -> None:
-        if state.is_interruption_requested():
-            raise Cancelled()
-        state.set_progress_value(100 * fraction)
-
-    return import_images(source, check_full=check_full, callback=callback)
-
-
-def skipped_summary(skipped, total: int, shown: int = 3) -> str:
-    """ "3 of 1,204 files skipped: a/IMG_1.jpg (truncated JPEG), ..." """
-    first = ", ".join(f"{s.path} ({s.reason})" for s in skipped[:shown])
-    more = ", ..." if len(skipped) > shown else ""
-    return f"{len(skipped):,} of {total:,} files skipped: {first}{more}"
+    return import_images(source, check_full=check_full, callback=progress_callback(state))
 
 
 def result_summary(result: ImportResult) -> str:
@@ -51,7 +40,7 @@ def result_summary(result: ImportResult) -> str:
     return ", ".join(parts)
 
 
-class OWImportImages(OWWidget, ConcurrentWidgetMixin):
+class OWImportImages(OWWidget, TaskWidgetMixin):
     name = "Import Images"
     description = "Import a folder, zip archive or annotation file of images."
     icon = "icons/ImportImages.svg"
@@ -83,7 +72,7 @@ class OWImportImages(OWWidget, ConcurrentWidgetMixin):
 
     def __init__(self):
         OWWidget.__init__(self)
-        ConcurrentWidgetMixin.__init__(self)
+        TaskWidgetMixin.__init__(self)
         self.result: Optional[ImportResult] = None
         self._relocate()
 

@@ -7,6 +7,7 @@ import numpy as np
 from Orange.data import Table
 
 from orangecontrib.imagelab import tables
+from orangecontrib.imagelab.api import SkippedEntry, skipped_summary
 
 
 def selection_key(data: Table) -> str:
@@ -27,11 +28,14 @@ def selection_key(data: Table) -> str:
 
 
 def skipped_message(failed: dict, total: int) -> str:
-    """ "3 of 1,204 images cannot be shown: a.jpg (truncated JPEG), ..." """
-    first = ", ".join(f"{os.path.basename(path) or path} ({reason})"
-                      for path, reason in list(failed.items())[:3])
-    more = ", ..." if len(failed) > 3 else ""
-    return f"{len(failed):,} of {total:,} images cannot be shown: {first}{more}"
+    """ "3 of 1,204 images cannot be shown: a.jpg (truncated JPEG), ..."
+
+    ``failed``: location -> reason. The rows stay in the outputs; only their
+    thumbnails are missing, hence "cannot be shown" rather than "skipped".
+    """
+    entries = [SkippedEntry(os.path.basename(path) or path, reason)
+               for path, reason in failed.items()]
+    return skipped_summary(entries, total, noun="images", verb="cannot be shown")
 
 
 def group_tables(data: Table, groups: np.ndarray, *, lazy: bool = False):

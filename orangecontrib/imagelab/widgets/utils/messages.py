@@ -1,5 +1,5 @@
 """Texts shared by the widgets' messages."""
-from orangecontrib.imagelab.core.errors import ImageLabError
+from orangecontrib.imagelab.api import ImageLabError
 
 #: Failures whose message is written for the user (a path, a reason, a fix).
 EXPECTED_ERRORS = (ImageLabError, OSError, ValueError)

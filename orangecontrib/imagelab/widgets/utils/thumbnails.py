@@ -1,7 +1,7 @@
 """Background thumbnail loading with a bounded LRU cache.
 
 A ``ThumbnailLoader`` decodes images in worker threads with
-``core.decoding.load_rgb(location, max_side=...)`` (JPEGs decode in draft
+``api.images.load_thumbnail(location, max_side=...)`` (JPEGs decode in draft
 mode at reduced scale), converts them to ``QImage`` there (QImage, unlike
 QPixmap, may be built off the GUI thread) and delivers them to the GUI
 thread through a queued signal. The newest requests are served first, so
@@ -16,8 +16,8 @@ from typing import Dict, Iterable, Optional, Tuple
 from AnyQt.QtCore import QObject, Qt, pyqtSignal as Signal
 from AnyQt.QtGui import QImage
 
-from orangecontrib.imagelab.core.pixels.decoding import load_rgb
-from orangecontrib.imagelab.core.errors import ImageError
+from orangecontrib.imagelab.api import ImageError
+from orangecontrib.imagelab.api.images import load_thumbnail
 
 Key = Tuple[str, int]
 
@@ -173,7 +173,7 @@ class ThumbnailLoader(QObject):
             location, size = key
             image, reason = None, None
             try:
-                image = pil_to_qimage(load_rgb(location, max_side=size))
+                image = pil_to_qimage(load_thumbnail(location, max_side=size))
             except ImageError as err:
                 reason = err.reason
             except (OSError, ValueError, MemoryError) as err:
