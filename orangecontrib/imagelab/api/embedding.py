@@ -40,11 +40,13 @@ class EmbedResult:
     """``data``: embedded rows (input columns + features), None if no row
     succeeded; ``skipped``: failed input rows with a ``reason`` meta, None if
     none failed; ``errors``: ImageError (``.path``, ``.reason``) per failed row;
-    ``cached``: how many embeddings came from the cache."""
+    ``cached``: how many embeddings came from the cache; ``warnings``:
+    problems with the cache (damaged and rebuilt, unusable), for the user."""
     data: Optional[Table]
     skipped: Optional[Table] = None
     errors: List[ImageError] = field(default_factory=list)
     cached: int = 0
+    warnings: List[str] = field(default_factory=list)
 
     @property
     def n_skipped(self) -> int:
@@ -83,7 +85,7 @@ def _locations(data: Table, image_column: Union[Variable, str, None]):
 
 
 def _split(data: Table, vectors: np.ndarray, ok: np.ndarray, names: Sequence[str],
-           errors, error_rows, tag: str, cached: int = 0) -> EmbedResult:
+           errors, error_rows, tag: str, cached: int = 0, warnings=()) -> EmbedResult:
     columns = tables.continuous_columns(names, vectors[ok], attributes={"embedding": tag})
     good = data[np.flatnonzero(ok)] if ok.any() else None
     embedded = tables.append_columns(good, attributes=columns) if good is not None else None
@@ -94,7 +96,7 @@ def _split(data: Table, vectors: np.ndarray, ok: np.ndarray, names: Sequence[str
             metas=[(StringVariable("reason"),
                     np.array([err.reason for err in errors], dtype=object))])
         skipped.name = "Skipped Images"
-    return EmbedResult(embedded, skipped, list(errors), cached)
+    return EmbedResult(embedded, skipped, list(errors), cached, list(warnings))
 
 
 def embed_images(data: Table, *, model: str = DEFAULT_MODEL,
@@ -112,7 +114,7 @@ def embed_images(data: Table, *, model: str = DEFAULT_MODEL,
                              callback=callback)
     names = feature_column_names(model, arrays.vectors.shape[1])
     return _split(data, arrays.vectors, arrays.ok, names, arrays.errors,
-                  arrays.error_rows, model, arrays.cached)
+                  arrays.error_rows, model, arrays.cached, arrays.warnings)
 
 
 def extract_features(data: Table, features: Sequence[str] = ("level_histogram",), *,

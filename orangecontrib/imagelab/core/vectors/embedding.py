@@ -54,6 +54,8 @@ class EmbeddingArrays:
     error_rows: list = field(default_factory=list)
     #: how many images came from the cache (the rest were computed)
     cached: int = 0
+    #: problems with the cache, for the user (the vectors are right regardless)
+    warnings: list = field(default_factory=list)
 
 
 def decode_threads(*, urls: bool = False) -> int:
@@ -62,7 +64,8 @@ def decode_threads(*, urls: bool = False) -> int:
     return 8 if urls else max(1, min(cores(), 8))
 
 
-def _prepare(index, location, size, model_id, output, cache: Optional[EmbeddingCache]):
+def _prepare(index, location, size, model_id, output, dimension,
+             cache: Optional[EmbeddingCache]):
     """Worker: -> (index, "cached", vectors) | (index, "image", (hash, array))
     | (index, "error", ImageError)."""
     if location is None:
@@ -72,7 +75,7 @@ def _prepare(index, location, size, model_id, output, cache: Optional[EmbeddingC
         key = content_hash(data)
         if cache is not None:
             try:
-                hit = cache.get(key, model_id, output)
+                hit = cache.get(key, model_id, output, dimension)
             except sqlite3.Error:  # a locked or damaged cache is a miss, not a failure
                 hit = None
             if hit is not None:
@@ -91,8 +94,9 @@ def _embed_batch(rows, locations, spec, model_id, output,
     "cached" or "computed" (a vector) or "error" (an ImageError)."""
     results, keys, pixels, image_rows = [], [], [], []
     for row in rows:
+        dimension = spec.dimension if output == "features" else spec.n_classes
         _, kind, value = _prepare(row, locations[row], spec.image_size, model_id,
-                                  output, cache)
+                                  output, dimension, cache)
         if kind == "image":
             key, array = value
             keys.append(key)
@@ -114,12 +118,15 @@ def _embed_batch(rows, locations, spec, model_id, output,
     return results
 
 
-def _open_cache() -> Optional[EmbeddingCache]:
-    """The cache, or None if it cannot be opened (read-only or damaged folder):
-    embedding then works without it."""
+def _open_cache(warnings: list) -> Optional[EmbeddingCache]:
+    """The cache, or None if it cannot be opened (a read-only folder, a lock):
+    embedding then works without it, and ``warnings`` says why. (A damaged
+    file is moved aside by the cache itself and a new one started.)"""
     try:
         return EmbeddingCache()
-    except (sqlite3.Error, OSError):
+    except (sqlite3.Error, OSError) as err:
+        warnings.append(f"The embedding cache cannot be used ({err}); "
+                        "images are embedded without it.")
         return None
 
 
@@ -159,7 +166,8 @@ def embed_locations(locations: Sequence[Optional[str]], *,
     ok = np.zeros(n, dtype=bool)
     errors = {}
     model_id = spec.model_id()
-    cache = _open_cache() if use_cache else None
+    warnings = []
+    cache = _open_cache(warnings) if use_cache else None
     threads = threads or decode_threads(
         urls=any(is_remote(loc) for loc in locations))
     window = 2 * threads  # batches in flight
@@ -189,8 +197,8 @@ def embed_locations(locations: Sequence[Optional[str]], *,
         # cache they write to is closed.
         pool.shutdown(wait=True, cancel_futures=True)
         if cache is not None:
-            cache.close()
+            warnings.extend(cache.close_and_check())
     callback(1.0)
     error_rows = sorted(errors)
     return EmbeddingArrays(vectors, ok, [errors[i] for i in error_rows], error_rows,
-                           cached=cached)
+                           cached=cached, warnings=warnings)
