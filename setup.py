@@ -40,7 +40,7 @@ setup(
     },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "frictionless==5.21.0"]},
     entry_points=ENTRY_POINTS,
     keywords=["orange3 add-on", "images", "embedding"],
     python_requires=">=3.10",

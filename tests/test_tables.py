@@ -59,3 +59,14 @@ def test_snapshot_mark_survives_row_selection():
     assert tables.snapshot_info(marked[1:]) == {"name": "birds", "version": "3f2a"}
     assert tables.snapshot_info(table) is None  # the input is not changed
     assert list(marked.get_column("image")) == ["a.jpg", "b.jpg"]
+
+
+def test_parent_mark_replaces_the_snapshot_mark():
+    image_var = tables.image_variable("image", "/photos")
+    table = tables.table_from_columns([(image_var, ["a.jpg", "b.jpg"])])
+    marked = tables.mark_snapshot(table, {"name": "birds", "version": "3f2a"})
+    editable = tables.mark_parent(marked, tables.snapshot_info(marked))
+    assert tables.snapshot_info(editable) is None
+    assert tables.parent_info(editable[1:]) == {"name": "birds", "version": "3f2a"}
+    assert tables.parent_info(tables.mark_snapshot(editable, {"version": "9"})) is None
+    assert tables.parent_info(tables.mark_parent(editable, None)) is None

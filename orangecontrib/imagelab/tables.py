@@ -310,19 +310,25 @@ def boxes_in_pixels(table: Table, widths: np.ndarray, heights: np.ndarray) -> Ta
 # folds), so a model trained downstream can still name the exact version.
 
 SNAPSHOT_ATTRIBUTE = "snapshot"
+# An editable table made from a snapshot (a clone, or a snapshot's rows after
+# Label Images) names the version it came from instead, in
+# ``snapshot parent``; freezing it again records that version as the parent.
+PARENT_ATTRIBUTE = "snapshot parent"
 
 
-def mark_snapshot(table: Table, info: dict) -> Table:
-    """A copy of ``table`` whose image column names the snapshot ``info``
-    (a dict with at least "name" and "version"; literals only)."""
-    import json
-
+def _mark_image_column(table: Table, changes: dict) -> Table:
+    """A copy of ``table`` whose image column's attributes are updated with
+    ``changes`` (a value None removes the attribute)."""
     column = find_image_column(table.domain)
     if column is None:
         raise ValueError("the table has no image column to mark as a snapshot")
     marked = column.copy()
     marked.attributes = dict(column.attributes)
-    marked.attributes[SNAPSHOT_ATTRIBUTE] = json.dumps(info, sort_keys=True)
+    for key, value in changes.items():
+        if value is None:
+            marked.attributes.pop(key, None)
+        else:
+            marked.attributes[key] = value
     domain = table.domain
 
     def swap(variables):
@@ -336,14 +342,32 @@ def mark_snapshot(table: Table, info: dict) -> Table:
     return result
 
 
-def snapshot_info(table: Optional[Table]) -> Optional[dict]:
-    """The snapshot a table was taken from ({"name", "version", ...}), or None."""
+def mark_snapshot(table: Table, info: dict) -> Table:
+    """A copy of ``table`` whose image column names the snapshot ``info``
+    (a dict with at least "name" and "version"; literals only)."""
+    import json
+
+    return _mark_image_column(table, {SNAPSHOT_ATTRIBUTE: json.dumps(info, sort_keys=True),
+                                      PARENT_ATTRIBUTE: None})
+
+
+def mark_parent(table: Table, info: Optional[dict]) -> Table:
+    """A copy of ``table`` marked as an editable table taken from the snapshot
+    ``info`` (None: from none); any closed-snapshot mark is removed."""
+    import json
+
+    return _mark_image_column(table, {
+        SNAPSHOT_ATTRIBUTE: None,
+        PARENT_ATTRIBUTE: json.dumps(info, sort_keys=True) if info else None})
+
+
+def _image_column_json(table: Optional[Table], key: str) -> Optional[dict]:
     import json
 
     if table is None:
         return None
     column = find_image_column(table.domain)
-    text = column.attributes.get(SNAPSHOT_ATTRIBUTE) if column is not None else None
+    text = column.attributes.get(key) if column is not None else None
     if not text:
         return None
     try:
@@ -351,3 +375,13 @@ def snapshot_info(table: Optional[Table]) -> Optional[dict]:
     except ValueError:
         return None
     return info if isinstance(info, dict) else None
+
+
+def snapshot_info(table: Optional[Table]) -> Optional[dict]:
+    """The snapshot a table was taken from ({"name", "version", ...}), or None."""
+    return _image_column_json(table, SNAPSHOT_ATTRIBUTE)
+
+
+def parent_info(table: Optional[Table]) -> Optional[dict]:
+    """The snapshot an editable table was cloned from, or None."""
+    return _image_column_json(table, PARENT_ATTRIBUTE)

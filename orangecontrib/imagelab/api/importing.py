@@ -16,6 +16,9 @@ What ``source`` may be, decided by what it is on disk:
   the images are those in the file's folder (and below).
 - a **.json** object with ``images_file``: an annotated set; the images are in
   the zip or folder it names, and declared field types are used.
+- a **snapshot** (a folder with ``datapackage.json``, that file, or a zip made
+  by ``export_zip``): its table, with every file's hash checked on the way in;
+  changed or missing images are skipped by name (``api.snapshots``).
 """
 import os
 import zipfile
@@ -27,6 +30,7 @@ from Orange.data import (ContinuousVariable, Domain,
                          StringVariable, Table)
 
 from orangecontrib.imagelab import tables
+from orangecontrib.imagelab.api import snapshots
 from orangecontrib.imagelab.core.io import annotations as ann
 from orangecontrib.imagelab.core.io import sources
 from orangecontrib.imagelab.core.errors import AnnotationError
@@ -65,8 +69,11 @@ class ImportResult:
 
 
 def source_kind(source) -> str:
-    """"folder", "zip", "annotations" or "annotated set"; raises for anything else."""
+    """"folder", "zip", "annotations", "annotated set" or "snapshot"; raises for
+    anything else."""
     source = os.fspath(source)
+    if snapshots.is_snapshot(source):
+        return "snapshot"
     if os.path.isdir(source):
         return "folder"
     if not os.path.exists(source):
@@ -104,6 +111,8 @@ def import_images(source, *, check_full: bool = False, allow_outside: bool = Fal
     source = os.path.abspath(os.fspath(source))
     callback = checked(callback)
     kind = source_kind(source)
+    if kind == "snapshot" or kind == "zip" and snapshots.zip_holds_snapshot(source):
+        return _import_snapshot(source, kind, callback)
     description, declared, rows, file_column, ann_path = "", None, None, None, None
     if kind == "annotated set":
         aset = ann.read_annotated_set(source, allow_outside=allow_outside)
@@ -129,6 +138,19 @@ def import_images(source, *, check_full: bool = False, allow_outside: bool = Fal
     callback(1.0)
     return ImportResult(data, skipped, scan.origin,
                         found.source if found else None, description)
+
+
+def _import_snapshot(source: str, kind: str, callback) -> ImportResult:
+    folder = source
+    skipped = []
+    if kind == "zip":
+        folder, skipped = sources.extract_archive(source, callback=sub_range(callback, 0, 0.3))
+    data, report = snapshots.read_verified(folder, callback=sub_range(callback, 0.3, 1.0))
+    root = tables.find_image_column(data.domain).attributes.get("origin")
+    manifest = snapshots.core.read_manifest(root)
+    return ImportResult(data, skipped + report.bad, root,
+                        os.path.join(root, snapshots.core.MANIFEST),
+                        str(manifest.get("description") or ""))
 
 
 def _scan(images: str, check_full: bool, callback) -> ScanResult:
