@@ -162,3 +162,19 @@ class TestOWImageEmbedding(base.WidgetTest):
         self.assertNotIn("from the cache", self.widget.info_label.text())
         self.embed(image_table(["img0.jpg"], origin=self.tmp))
         self.assertIn("1 from the cache", self.widget.info_label.text())
+
+    def test_a_damaged_cache_is_reported_and_replaced(self):
+        import os
+        import tempfile
+        from unittest import mock
+        folder = tempfile.mkdtemp()
+        with mock.patch.dict(os.environ, {"ORANGE_IMAGELAB_CACHE_DIR": folder}):
+            with open(os.path.join(folder, "embeddings.sqlite"), "wb") as f:
+                f.write(b"not a database" * 500)
+            self.embed(image_table(["img0.jpg", "img1.jpg"], origin=self.tmp))
+            self.assertTrue(self.widget.Warning.cache.is_shown())
+            self.assertIn("moved to", str(self.widget.Warning.cache))
+            self.assertEqual(len(self.get_output(self.widget.Outputs.embeddings)), 2)
+            self.embed(image_table(["img0.jpg", "img1.jpg"], origin=self.tmp))
+            self.assertFalse(self.widget.Warning.cache.is_shown())
+            self.assertIn("2 from the cache", self.widget.info_label.text())

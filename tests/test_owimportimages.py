@@ -145,3 +145,18 @@ def test_summaries():
         "4 of 1,204 files skipped: a/IMG_0.jpg (truncated JPEG), "
         "a/IMG_1.jpg (truncated JPEG), a/IMG_2.jpg (truncated JPEG), ...")
     assert result_summary(ImportResult(None, skipped)) == "0 images, 4 skipped"
+
+    def test_annotated_set_outside_its_folder_needs_the_option(self):
+        import json
+        inner = os.path.join(self._tmp.name, "set")
+        os.mkdir(inner)
+        path = os.path.join(inner, "set.json")
+        with open(path, "w") as f:
+            json.dump({"images_file": "../pets", "annotations": []}, f)
+        self.load(path)
+        self.assertTrue(self.widget.Error.failed.is_shown())
+        self.assertIn("outside the annotation file's folder", str(self.widget.Error.failed))
+        self.assertIsNone(self.get_output(self.widget.Outputs.data))
+        self.widget.controls.allow_outside.click()  # reloads, allowed
+        self.wait_until_finished()
+        self.assertEqual(len(self.get_output(self.widget.Outputs.data)), 6)

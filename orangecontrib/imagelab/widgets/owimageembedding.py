@@ -72,6 +72,7 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
         skipped = Msg("{}")
         no_features = Msg("Choose at least one hand-made feature set.")
         unknown_model = Msg("Model '{}' is not available here; using {}.")
+        cache = Msg("{}")
 
     class Error(OWWidget.Error):
         no_image_column = Msg("The data has no text column with image paths or URLs.")
@@ -185,6 +186,7 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
 
     def clear_messages_for_run(self):
         self.Warning.skipped.clear()
+        self.Warning.cache.clear()
         self.Warning.no_features.clear()
         self.Error.all_failed.clear()
         self.Error.failed.clear()
@@ -221,6 +223,8 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
                 self.Error.all_failed(skipped_summary(result.errors, total, noun="images"))
             elif result.errors:
                 self.Warning.skipped(skipped_summary(result.errors, total, noun="images"))
+            if result.warnings:
+                self.Warning.cache(" ".join(result.warnings))
         self.Outputs.embeddings.send(result.data if result else None)
         self.Outputs.skipped.send(result.skipped if result else None)
 

@@ -24,9 +24,11 @@ FILE_FILTERS = ("Zip archives and annotation files (*.zip *.csv *.tsv *.json)",
                 "All files (*)")
 
 
-def run(source: str, check_full: bool, state: TaskState) -> ImportResult:
+def run(source: str, check_full: bool, allow_outside: bool,
+        state: TaskState) -> ImportResult:
     """Import ``source`` off the GUI thread, reporting percentages."""
-    return import_images(source, check_full=check_full, callback=progress_callback(state))
+    return import_images(source, check_full=check_full, allow_outside=allow_outside,
+                         callback=progress_callback(state))
 
 
 def result_summary(result: ImportResult) -> str:
@@ -54,6 +56,7 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
     #: Recent sources, as RecentPath.to_list() lists (literals); the first is current.
     recent_paths: List[list] = Setting([])
     check_full: bool = Setting(False)
+    allow_outside: bool = Setting(False)
 
     want_main_area = False
     resizing_enabled = False
@@ -93,11 +96,15 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
                                         autoDefault=False)
         grid.addWidget(self.reload_button, 1, 2)
 
-        gui.checkBox(self.controlArea, self, "check_full",
-                     "Check every image fully (slower)", box="Options",
-                     callback=self.reload,
-                     tooltip="Decode each image instead of reading its header, "
-                             "to catch files damaged in the middle.")
+        options = gui.checkBox(self.controlArea, self, "check_full",
+                               "Check every image fully (slower)", box="Options",
+                               callback=self.reload,
+                               tooltip="Decode each image instead of reading its header, "
+                                       "to catch files damaged in the middle.").box
+        gui.checkBox(options, self, "allow_outside",
+                     "Allow files outside the annotation's folder", callback=self.reload,
+                     tooltip="An annotated set (JSON) may name images or annotations "
+                             "anywhere on this computer. Off: only in its own folder.")
 
         box = gui.widgetBox(self.controlArea, "Info")
         self.info_label = QLabel("Choose a folder, a zip archive or an annotation "
@@ -213,7 +220,7 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
             return
         self.info_label.setText(f"Importing {os.path.basename(path) or path} …")
         self.cancel_button.setEnabled(True)
-        self.start(run, path, self.check_full)
+        self.start(run, path, self.check_full, self.allow_outside)
 
     def cancel_import(self):
         self.cancel()
