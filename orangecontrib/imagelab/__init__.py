@@ -9,6 +9,9 @@ and loads neither Qt nor onnxruntime.
 """
 import importlib
 
+#: The package version, set here only (setup.py reads it from this line).
+__version__ = "0.1.0"
+
 _API = {
     # name: module that defines it
     "import_images": "api.importing",

@@ -172,7 +172,8 @@ def filter_by_label(data: Table, labels: Union[str, Iterable[str]], *,
                     max_scanned: Optional[int] = None,
                     stop_after_misses: Optional[int] = None,
                     model: Optional[str] = None, top_k: int = 5,
-                    column: Optional[Variable] = None, callback: ProgressCallback = None) -> LabelFilterResult:
+                    column: Optional[Variable] = None, callback: ProgressCallback = None
+                    ) -> LabelFilterResult:
     """Split images into those that show ``labels``, those to review, and the rest.
 
     Parameters

@@ -27,7 +27,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import List, Optional, Sequence, Tuple
 
-from ..errors import ImageError, ImageLabError, reason
+from ..errors import ImageLabError, reason
 
 CHUNK = 1 << 20
 MAX_SUFFIX = 100_000

@@ -89,7 +89,8 @@ _WINDOWS_FORBIDDEN = set('<>:"/\\|?*')
 # Names that need no change: ASCII letters, digits and harmless punctuation,
 # not starting with a dot or space, not ending with a dot or space.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}]"
-                         r"(?:[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}. ]*[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}])?\Z")
+                         r"(?:[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}. ]*"
+                         r"[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}])?\Z")
 _MANIFEST_FLUSH_SECONDS = 0.25
 # Copy mode hands files to worker processes from this many on (starting
 # them takes a few tens of milliseconds), in batches of _COPY_BATCH.
@@ -147,7 +148,8 @@ class SaveReport:
         return [f for f in self.saved if f.renamed]
 
     def summary(self, max_names: int = 3) -> str:
-        """E.g. "12 saved (2 renamed), 3 already present, 1 of 16 skipped: a.jpg (file not found)"."""
+        """E.g. "12 saved (2 renamed), 3 already present, 1 of 16 skipped: a.jpg (file not
+        found)"."""
         parts = [f"{len(self.saved):,} saved"
                  + (f" ({len(self.renamed):,} renamed)" if self.renamed else "")]
         if self.already_present:
@@ -241,7 +243,8 @@ def folder_names(labels: Iterable[Optional[str]], *,
         take(None, UNLABELED)
         distinct.discard(None)
     ordered = sorted(distinct, key=str)
-    exact = [label for label in ordered if safe_name(label) == unicodedata.normalize("NFC", str(label))]
+    exact = [label for label in ordered
+             if safe_name(label) == unicodedata.normalize("NFC", str(label))]
     for label in exact + [label for label in ordered if label not in set(exact)]:
         if label not in result:
             take(label, safe_name(label))

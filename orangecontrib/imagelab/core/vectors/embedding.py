@@ -109,8 +109,8 @@ def _embed_batch(rows, locations, spec, model_id, output,
         if cache is not None:
             try:
                 cache.put_many(model_id, [
-                    (key, {"features": f, "logits": l})
-                    for key, f, l in zip(keys, features, logits)])
+                    (key, {"features": vector, "logits": row})
+                    for key, vector, row in zip(keys, features, logits)])
             except sqlite3.Error:
                 pass  # a full disk or a locked cache costs speed next time, not this run
         computed = features if output == "features" else logits

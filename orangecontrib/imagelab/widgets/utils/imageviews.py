@@ -412,7 +412,8 @@ class ImagePreview(QDialog):
 
     def _show(self, image: QImage):
         pixmap = QPixmap.fromImage(image)
-        screen = self.screen().availableGeometry().size() * 0.9 if self.screen() else QSize(1200, 900)
+        screen = self.screen().availableGeometry().size() * 0.9 if self.screen() \
+            else QSize(1200, 900)
         self.label.setPixmap(pixmap)
         self.resize(min(pixmap.width() + 40, screen.width()),
                     min(pixmap.height() + 40, screen.height()))
