@@ -18,7 +18,7 @@ import os
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
-from Orange.data import (ContinuousVariable, DiscreteVariable, Domain, StringVariable,
+from Orange.data import (ContinuousVariable, Domain, StringVariable,
                          Table, Variable)
 
 from orangecontrib.imagelab import tables
