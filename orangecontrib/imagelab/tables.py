@@ -191,8 +191,12 @@ def continuous_columns(names: Sequence[str], matrix: np.ndarray,
 # A boxes table has one row per object box:
 #   attributes  "x min", "y min", "x max", "y max" -- continuous, in pixels of
 #               the stored image (x to the right, y down, from the top-left
-#               corner; max is exclusive), so Select Rows can say "x max - x
-#               min < 32"; normalised input is converted once, at import;
+#               corner; max is exclusive; the stored pixels, before any EXIF
+#               rotation, as COCO and the annotation tools count them);
+#               normalised input is converted once, at import;
+#               then "box width" and "box height" (x max - x min, y max - y
+#               min; made by boxes_table), so Select Rows can say "box width
+#               is below 32";
 #   class       "label" -- discrete, the object's class;
 #   metas       the image column (type=image, origin; the same values as in
 #               the images table), "image id" and "box id" (text), then any
@@ -204,15 +208,16 @@ def continuous_columns(names: Sequence[str], matrix: np.ndarray,
 # whoever learns the sizes converts them (``boxes_in_pixels``).
 
 BOX_COORDINATES = ("x min", "y min", "x max", "y max")
+BOX_SIZE = ("box width", "box height")
 BOX_LABEL = "label"
 BOX_IMAGE_ID = "image id"
 BOX_ID = "box id"
 
 
 def box_coordinate_variables(normalized: bool = False) -> List[ContinuousVariable]:
-    """The four coordinate variables of a boxes table."""
+    """The four coordinate variables of a boxes table, then box width and height."""
     variables = []
-    for name in BOX_COORDINATES:
+    for name in BOX_COORDINATES + BOX_SIZE:
         var = ContinuousVariable(name, number_of_decimals=4 if normalized else 1)
         if normalized:
             var.attributes["normalized"] = "true"
@@ -228,10 +233,11 @@ def boxes_table(image_var: StringVariable, images: Sequence[str],
                 normalized: bool = False, name: str = "Boxes") -> Table:
     """A boxes table (see the convention above) from per-box columns.
 
-    ``coordinates``: (n, 4) x min, y min, x max, y max. ``classes``: the
-    label's values in order (default: sorted distinct labels). ``extra``:
-    (variable, values) pairs; numeric ones become attributes after the
-    coordinates, text ones metas after the box id.
+    ``coordinates``: (n, 4) x min, y min, x max, y max; box width and
+    height are computed from them. ``classes``: the label's values in order
+    (default: sorted distinct labels). ``extra``: (variable, values) pairs;
+    numeric ones become attributes after the box size, text ones metas after
+    the box id.
     """
     coordinates = np.asarray(coordinates, dtype=float).reshape(-1, 4)
     n = len(coordinates)
@@ -248,7 +254,9 @@ def boxes_table(image_var: StringVariable, images: Sequence[str],
         + [var for var, _ in text]
     X = np.empty((n, len(attributes)))
     X[:, :4] = coordinates
-    for j, (_, values) in enumerate(numeric, start=4):
+    X[:, 4] = coordinates[:, 2] - coordinates[:, 0]
+    X[:, 5] = coordinates[:, 3] - coordinates[:, 1]
+    for j, (_, values) in enumerate(numeric, start=6):
         X[:, j] = np.asarray(values, dtype=float)
     M = np.empty((n, len(metas)), dtype=object)
     M[:, 0] = list(images)
@@ -290,12 +298,17 @@ def boxes_in_pixels(table: Table, widths: np.ndarray, heights: np.ndarray) -> Ta
     if not normalized:
         return table
     scale = np.column_stack([widths, heights, widths, heights]).astype(float)
-    pixel_vars = dict(zip(BOX_COORDINATES, box_coordinate_variables(False)))
+    pixels = coordinates * scale
+    pixel_vars = dict(zip(BOX_COORDINATES + BOX_SIZE, box_coordinate_variables(False)))
     domain = table.domain
     attributes = [pixel_vars.get(var.name, var) for var in domain.attributes]
     X = np.array(table.X, dtype=float)  # a copy: the input stays as it was
-    for j, name in enumerate(BOX_COORDINATES):
-        X[:, domain.attributes.index(domain[name])] = coordinates[:, j] * scale[:, j]
+    columns = {name: pixels[:, j] for j, name in enumerate(BOX_COORDINATES)}
+    columns[BOX_SIZE[0]] = pixels[:, 2] - pixels[:, 0]
+    columns[BOX_SIZE[1]] = pixels[:, 3] - pixels[:, 1]
+    for name, values in columns.items():
+        if name in domain and domain[name] in domain.attributes:
+            X[:, domain.attributes.index(domain[name])] = values
     result = Table.from_numpy(Domain(attributes, domain.class_vars, domain.metas),
                               X, table.Y, table.metas, table.W, ids=table.ids)
     result.name = table.name

@@ -32,6 +32,9 @@ from ..errors import AnnotationError
 from .sources import ImageRecord, SkippedEntry
 
 OPTYPES = ("categorical", "numeric", "text")
+#: BigML's optype for a field of object boxes; such a field is read by
+#: ``boxformats.boxes_from_rows``, not turned into a column here.
+REGIONS = "regions"
 CLASS_NAMES = ("label", "class")
 MISSING = frozenset(("", "?", "na", "n/a", "nan", "none", "null"))
 #: Preferred names for the file column when several match equally well.
@@ -176,10 +179,10 @@ def read_annotated_set(path, *, allow_outside: bool = False) -> AnnotatedSet:
             raise AnnotationError(f"{path}: each of 'new_fields' must be an object "
                                   "with 'name' and 'optype'")
         optype = spec.get("optype")
-        if optype not in OPTYPES:
+        if optype not in OPTYPES + (REGIONS,):
             raise AnnotationError(
                 f"{path}: field {spec['name']!r} has unknown optype {optype!r}; "
-                f"use one of {', '.join(OPTYPES)}")
+                f"use one of {', '.join(OPTYPES + (REGIONS,))}")
         declared[spec["name"]] = optype
     rows = data.get("annotations", [])
     if isinstance(rows, str):
@@ -335,9 +338,11 @@ def match_rows(rows: Sequence[dict], records: Sequence[ImageRecord], *,
     """
     declared = dict(declared or {})
     for name, optype in declared.items():
-        if optype not in OPTYPES:
+        if optype not in OPTYPES + (REGIONS,):
             raise AnnotationError(f"{source}: field {name!r} has unknown optype "
                                   f"{optype!r}; use one of {', '.join(OPTYPES)}")
+    regions = {name for name, optype in declared.items() if optype == REGIONS}
+    declared = {name: optype for name, optype in declared.items() if optype != REGIONS}
     if file_column is None:
         file_column = find_file_column(rows, records)
         if file_column is None:
@@ -369,7 +374,7 @@ def match_rows(rows: Sequence[dict], records: Sequence[ImageRecord], *,
     result = Annotations(source, file_column, skipped=skipped,
                          n_matched=sum(r is not None for r in row_of))
     for name in _columns(rows):
-        if name == file_column:
+        if name == file_column or name in regions:
             continue
         is_class = name.strip().lower() in CLASS_NAMES
         raw = [row.get(name) if row is not None else None for row in row_of]

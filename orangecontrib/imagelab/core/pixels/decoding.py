@@ -107,6 +107,25 @@ def _open(location: Location, data: Optional[bytes] = None) -> Image.Image:
     return image
 
 
+def open_image(location: Location, data: Optional[bytes] = None) -> Image.Image:
+    """Open an image lazily (header only), with the checks of every decode here.
+
+    Raises ImageError; the caller closes the image. ``data``: the file's
+    bytes if already read. ``decode_fully`` then loads the pixels.
+    """
+    return _open(location, data)
+
+
+def decode_fully(image: Image.Image, location: Location) -> None:
+    """Load the pixels of an image from ``open_image``; ImageError when damaged."""
+    _decode_fully(image, str(location))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode as 8-bit RGB: 16-bit scaled, CMYK converted, alpha over white."""
+    return _to_rgb(image)
+
+
 def _ends_properly(location: str, fmt: str) -> bool:
     """Cheap truncation check: does the file contain its format's end marker?"""
     marker, window = _END_MARKERS.get(fmt, (None, 0))
