@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from AnyQt.QtCore import Qt
-from AnyQt.QtWidgets import QFileDialog, QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem
+from AnyQt.QtWidgets import QFileDialog, QLabel, QTreeWidget, QTreeWidgetItem
 
 from Orange.data import Table
 from Orange.widgets import gui
