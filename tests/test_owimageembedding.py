@@ -78,8 +78,9 @@ class TestOWImageEmbedding(base.WidgetTest):
         out, skipped = self.embed(data)
         self.assertEqual(len(out), 2)
         self.assertEqual(len(skipped), 2)
-        for reason in skipped.get_column("reason"):
-            self.assertTrue(reason.startswith("cannot fetch URL"), reason)
+        reasons = list(skipped.get_column("reason"))
+        self.assertEqual(reasons[0], "HTTP 404 (Not Found)")
+        self.assertTrue(reasons[1].startswith("cannot connect"), reasons[1])
         # the same image by path and by URL has the same embedding
         local, _ = self.embed(image_table([f"{self.tmp}/img0.jpg"]))
         np.testing.assert_array_equal(local.X[0], out.X[0])

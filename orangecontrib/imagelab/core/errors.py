@@ -62,6 +62,22 @@ class UnknownLabelError(ImageLabError, ValueError):
         super().__init__(f"unknown label {name!r}{hint}")
 
 
+class FetchError(ImageError):
+    """A URL could not be fetched: ``path`` is the URL, ``reason`` says why
+    ("HTTP 404 (Not Found)", "timed out", "too big", "refused scheme 'ftp'").
+
+    ``status`` is the HTTP status when the server answered; ``retryable``
+    whether trying again may help (5xx, 429, timeouts, a broken connection);
+    ``retry_after`` the seconds the server asked us to wait, if it did.
+    """
+
+    def __init__(self, url, reason, *, status=None, retryable=False, retry_after=None):
+        super().__init__(url, reason)
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True, slots=True)
 class SkippedEntry:
     """A file, archive entry, row, box or URL that was left out, and why."""
@@ -90,17 +106,74 @@ _READ_REASONS = {
 }
 
 
+# Network errors of httpx (and httpcore beneath it), by class name, most
+# specific first: matched on the names in the exception's MRO so that this
+# module need not import the HTTP library.
+_NETWORK_REASONS = (
+    ("TimeoutException", "timed out"),
+    ("UnsupportedProtocol", "refused scheme"),
+    ("TooManyRedirects", "too many redirects"),
+    ("InvalidURL", "bad URL"),
+    ("ConnectError", "cannot connect"),
+    ("RemoteProtocolError", "connection broken"),
+    ("ReadError", "connection broken"),
+    ("WriteError", "connection broken"),
+    ("ProxyError", "proxy error"),
+    ("LocalProtocolError", "bad request"),
+    ("DecodingError", "cannot decode the response"),
+    ("HTTPError", "network error"),
+)
+
+
+def _network_reason(err: BaseException):
+    module = type(err).__module__
+    if not module.startswith(("httpx", "httpcore")):
+        return None
+    names = {cls.__name__ for cls in type(err).__mro__}
+    for name, text in _NETWORK_REASONS:
+        if name in names:
+            if name == "UnsupportedProtocol":
+                scheme = str(err).partition("'")[2].partition("'")[0].rstrip(":/")
+                return f"refused scheme {scheme!r} (only http, https and file)" \
+                    if scheme else "refused scheme (only http, https and file)"
+            detail = str(err).strip()
+            keep = name in ("ConnectError", "ProxyError", "LocalProtocolError") and detail
+            return f"{text} ({detail})" if keep else text
+    return None
+
+
+def status_reason(status: int) -> str:
+    """The reason for an HTTP status, e.g. "HTTP 404 (Not Found)"."""
+    import http
+
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+    return f"HTTP {status} ({phrase})"
+
+
+def too_big_reason(limit: int) -> str:
+    """The reason for a file or download over ``limit`` bytes."""
+    return f"too big (over {limit:,} bytes)"
+
+
 def reason(err: BaseException, *, writing: bool = False) -> str:
     """A short, readable reason for what went wrong with one file, row or URL.
 
     The only place that maps exceptions to the texts users see; every
     module that skips something asks here. ``writing`` says whether the
     failed operation wrote (a full disk) or read (a missing file).
+    Network errors of the HTTP library read "timed out", "connection
+    broken", "cannot connect (...)", "refused scheme 'ftp' (...)", ...
     """
     if isinstance(err, ImageError):
         return err.reason
     if isinstance(err, ImageLabError):
         return str(err)
+    network = _network_reason(err)
+    if network is not None:
+        return network
     if isinstance(err, OSError):
         if isinstance(err, TimeoutError):
             return "timed out"

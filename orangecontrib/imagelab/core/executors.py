@@ -21,7 +21,8 @@ the rules are the same everywhere:
 """
 import os
 from collections import deque
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait)
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 T = TypeVar("T")
@@ -76,12 +77,18 @@ def shutdown_quietly(executor: Executor) -> None:
 
 
 def bounded_map(executor: Executor, fn: Callable[[T], R], items: Iterable[T], *,
-                window: int) -> Iterator[R]:
+                window: int, poll: Optional[Callable[[], None]] = None,
+                poll_interval: float = 0.2) -> Iterator[R]:
     """``fn(item)`` for each item, at most ``window`` in flight, in input order.
 
     An exception raised by ``fn`` is raised here when its result is reached;
     the calls still queued are then cancelled. So is everything pending when
     the consumer stops iterating (closes the generator).
+
+    ``poll()``, if given, is called every ``poll_interval`` seconds while the
+    next result is not ready, e.g. the job's progress callback: a Cancel then
+    raises ``Cancelled`` here at once, even while a call waits on a silent
+    server, instead of after that call ends.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window!r}")
@@ -99,6 +106,11 @@ def bounded_map(executor: Executor, fn: Callable[[T], R], items: Iterable[T], *,
                 pending.append(executor.submit(fn, item))
             if not pending:
                 return
+            if poll is not None:
+                while not pending[0].done():
+                    wait([pending[0]], timeout=poll_interval)
+                    if not pending[0].done():
+                        poll()
             yield pending.popleft().result()
     finally:
         for future in pending:

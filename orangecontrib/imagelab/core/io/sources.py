@@ -43,7 +43,8 @@ from ..progress import ProgressCallback, checked, sub_range
 #: Files with these suffixes are never images; they are ignored, not reported.
 SIDE_FILE_SUFFIXES = frozenset((
     ".csv", ".tsv", ".json", ".txt", ".md", ".rst", ".xml", ".yaml", ".yml",
-    ".ini", ".log", ".html", ".htm", ".db", ".sqlite", ".ows", ".tab"))
+    ".ini", ".log", ".html", ".htm", ".db", ".sqlite", ".ows", ".tab",
+    ".part"))  # downloads in progress (core.io.download)
 
 #: Default safety limits for zip archives.
 MAX_ARCHIVE_BYTES = 8 * 1024 ** 3       # total uncompressed size

@@ -6,9 +6,7 @@ All functions take a *location*: a local path, or a ``file://`` /
 """
 import io
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
+import threading
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
@@ -27,6 +25,7 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 #: Bytes read from a URL at most; a bigger download is refused.
 MAX_URL_BYTES = 64 * 1024 * 1024
 
+#: Seconds one attempt to read a URL may take in all (not per read).
 URL_TIMEOUT = 10.0
 
 # Where a complete file of these formats ends, and how far from the end the
@@ -43,8 +42,16 @@ class ImageInfo:
     mode: str
 
 
-def read_bytes(location: Location, *, timeout: float = URL_TIMEOUT) -> bytes:
-    """Read a file or URL whole. Raises ImageError with a readable reason."""
+def read_bytes(location: Location, *, timeout: float = URL_TIMEOUT,
+               cancel: Optional[threading.Event] = None) -> bytes:
+    """Read a file or URL whole. Raises ImageError with a readable reason.
+
+    An ``http(s)`` URL goes through the add-on's one HTTP client
+    (``core.io.http``): ``timeout`` is a total deadline (a silent or
+    trickling server cannot hold the caller longer), one retry on 5xx or a
+    broken connection, at most ``MAX_URL_BYTES``; setting ``cancel`` ends a
+    fetch under way within a fraction of a second (``Cancelled``).
+    """
     location = str(location)
     local = url_to_path(location) if is_url(location) else location
     if local is not None:
@@ -53,16 +60,9 @@ def read_bytes(location: Location, *, timeout: float = URL_TIMEOUT) -> bytes:
                 return f.read()
         except OSError as err:
             raise ImageError(location, reason(err)) from err
-    try:
-        with urllib.request.urlopen(location, timeout=timeout) as response:
-            data = response.read(MAX_URL_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        why = getattr(err, "reason", None) or err
-        raise ImageError(location, f"cannot fetch URL ({why})") from err
-    if len(data) > MAX_URL_BYTES:
-        raise ImageError(location, f"download larger than {MAX_URL_BYTES} bytes")
-    return data
-
+    from ..io.http import shared_client  # httpx only when a URL is read
+    return shared_client().get(location, timeout=timeout, max_bytes=MAX_URL_BYTES,
+                               retries=1, cancel=cancel)
 
 
 def _open(location: Location, data: Optional[bytes] = None) -> Image.Image:

@@ -30,6 +30,7 @@ rows and columns as evenly as possible (``floor(i * size / n)``), and are at
 least one pixel wide, so tiny images still give finite values.
 """
 import io
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -235,10 +236,10 @@ def image_features(rgb: np.ndarray, features: Sequence[str], *, file_size: int =
     return np.concatenate([FEATURE_SETS[f][0](rgb, **context) for f in features])
 
 
-def _one(location, features, wavelet_levels):
+def _one(location, features, wavelet_levels, stop=None):
     if location is None:
         raise ImageError("", "no image")
-    data = read_bytes(location)
+    data = read_bytes(location, cancel=stop)
     pixels = load_array(location, max_side=MAX_SIDE, data=data)
     try:
         with Image.open(io.BytesIO(data)) as header:
@@ -267,9 +268,13 @@ def extract_features(locations: Sequence[Optional[str]], features: Sequence[str]
     ok = np.zeros(n, dtype=bool)
     errors = {}
     threads = threads or decode_threads()
+    stop = threading.Event()  # set when this call ends: URL reads under way stop
+
     def one(index):
+        if stop.is_set():
+            return ImageError(locations[index] or "", "cancelled")
         try:
-            return _one(locations[index], features, wavelet_levels)
+            return _one(locations[index], features, wavelet_levels, stop)
         except Exception as err:  # pylint: disable=broad-except
             # one bad image must not stop the run (see as_image_error)
             return as_image_error(locations[index] or "", err)
@@ -277,7 +282,11 @@ def extract_features(locations: Sequence[Optional[str]], features: Sequence[str]
     callback(0.0)
     pool = get_executor("threads", max_workers=threads, name="imagelab-features")
     try:
-        for index, result in enumerate(bounded_map(pool, one, range(n), window=4 * threads)):
+        done = 0
+        for index, result in enumerate(bounded_map(
+                pool, one, range(n), window=4 * threads,
+                poll=lambda: callback(done / n))):
+            done = index + 1
             if isinstance(result, ImageError):
                 errors[index] = result
             else:
@@ -285,6 +294,7 @@ def extract_features(locations: Sequence[Optional[str]], features: Sequence[str]
                 ok[index] = True
             callback((index + 1) / n)
     finally:
+        stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
     rows = sorted(errors)
     return FeatureArrays(vectors, ok, names, [errors[i] for i in rows], rows)

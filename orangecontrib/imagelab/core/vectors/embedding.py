@@ -22,6 +22,7 @@ How it runs (data parallel, one worker per core):
   keeps what it finished and the other output is a pure cache hit later.
 """
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -65,13 +66,13 @@ def decode_threads(*, urls: bool = False) -> int:
 
 
 def _prepare(index, location, size, model_id, output, dimension,
-             cache: Optional[EmbeddingCache]):
+             cache: Optional[EmbeddingCache], stop: Optional[threading.Event] = None):
     """Worker: -> (index, "cached", vectors) | (index, "image", (hash, array))
-    | (index, "error", ImageError)."""
+    | (index, "error", ImageError). Setting ``stop`` ends a URL read under way."""
     if location is None:
         return index, "error", ImageError("", "no image")
     try:
-        data = read_bytes(location)
+        data = read_bytes(location, cancel=stop)
         key = content_hash(data)
         if cache is not None:
             try:
@@ -88,15 +89,19 @@ def _prepare(index, location, size, model_id, output, dimension,
 
 
 def _embed_batch(rows, locations, spec, model_id, output,
-                 cache: Optional[EmbeddingCache]) -> list:
+                 cache: Optional[EmbeddingCache],
+                 stop: Optional[threading.Event] = None) -> list:
     """Worker: prepare the images of ``rows`` and run the model on the ones not
     cached, as one batch; cache both outputs. -> [(row, kind, value)] with kind
-    "cached" or "computed" (a vector) or "error" (an ImageError)."""
+    "cached" or "computed" (a vector) or "error" (an ImageError). Once ``stop``
+    is set (the run ended early), the rows not started are left out."""
     results, keys, pixels, image_rows = [], [], [], []
     for row in rows:
+        if stop is not None and stop.is_set():
+            break
         dimension = spec.dimension if output == "features" else spec.n_classes
         _, kind, value = _prepare(row, locations[row], spec.image_size, model_id,
-                                  output, dimension, cache)
+                                  output, dimension, cache, stop)
         if kind == "image":
             key, array = value
             keys.append(key)
@@ -179,9 +184,14 @@ def embed_locations(locations: Sequence[Optional[str]], *,
         spec.session()  # build / load the model before the clock starts
     batches = [range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
     pool = get_executor("threads", max_workers=threads, name="imagelab-embed")
+    # Set when this call ends (Cancelled included): the workers then stop
+    # reading, so an abandoned run ends within a fraction of a second even
+    # when its URLs hang, instead of after every batch in flight.
+    stop = threading.Event()
     try:
         results = bounded_map(pool, lambda rows: _embed_batch(
-            rows, locations, spec, model_id, output, cache), batches, window=window)
+            rows, locations, spec, model_id, output, cache, stop), batches, window=window,
+            poll=lambda: callback(done / n))
         for batch in results:
             for row, kind, value in batch:
                 if kind == "error":
@@ -193,8 +203,9 @@ def embed_locations(locations: Sequence[Optional[str]], *,
                 done += 1
             callback(done / n)
     finally:
-        # The batches under way finish (they are local and short) before the
-        # cache they write to is closed.
+        # The batches under way finish (they stop reading at once, and their
+        # inference is short) before the cache they write to is closed.
+        stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         if cache is not None:
             warnings.extend(cache.close_and_check())
