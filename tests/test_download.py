@@ -16,11 +16,12 @@ from PIL import Image
 
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.api.download import download_images, find_url_column
-from orangecontrib.imagelab.core.errors import Cancelled
+from orangecontrib.imagelab.core.errors import Cancelled, ImageError
 from orangecontrib.imagelab.core.io.download import (
     DownloadStats, check_image, download_urls, safe_stem)
 from orangecontrib.imagelab.core.io.http import HttpClient
 from tests.httpserver import LocalServer
+from tests.images import make_truncated_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -252,13 +253,16 @@ def test_file_urls_and_options(tmp_path, client):
         download_urls([], tmp_path / "file")
 
 
-def test_exif_rotated_size_is_as_shown(tmp_path):
+def test_sizes_are_stored_pixels_as_boxes_count_them(tmp_path):
     image = Image.new("RGB", (40, 20), (9, 9, 9))
     exif = image.getexif()
-    exif[0x0112] = 6  # rotate 90°: shown 20 wide, 40 high
+    exif[0x0112] = 6  # shown rotated, 20 wide and 40 high; stored 40 x 20
     path = tmp_path / "r.jpg"
     image.save(path, exif=exif)
-    assert check_image(str(path)) == ("JPEG", 20, 40)
+    assert check_image(str(path)) == ("JPEG", 40, 20)
+    truncated = make_truncated_jpeg(tmp_path / "t.jpg", size=(200, 150))
+    with pytest.raises(ImageError, match="truncated JPEG"):
+        check_image(str(truncated))
 
 
 # ------------------------------------------------------------------ api

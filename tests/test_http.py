@@ -63,6 +63,7 @@ def test_retry_after_is_respected(server, client):
     assert len(server.requests_for("/busy/600/a.jpg")) == 1
 
 
+@pytest.mark.timeout(120)  # without the deadline this would hang: fail instead
 def test_silent_and_trickling_servers_end_by_the_total_deadline(server, client):
     # Each of these never finishes by itself: without a total deadline the
     # call would hang (trickle: a byte a second keeps a per-read timeout happy).
@@ -71,6 +72,7 @@ def test_silent_and_trickling_servers_end_by_the_total_deadline(server, client):
         assert err.reason == "timed out" and err.retryable, path
 
 
+@pytest.mark.timeout(120)
 def test_cancel_ends_a_read_under_way(server, client):
     cancel = threading.Event()
     threading.Timer(0.3, cancel.set).start()
@@ -150,6 +152,7 @@ def test_options_are_checked(client):
             client.get("http://127.0.0.1:1/a.jpg", **kwargs)
 
 
+@pytest.mark.timeout(120)
 def test_read_bytes_has_a_total_deadline(server):
     """Embedding, features, labels and thumbnails read URLs through
     ``decoding.read_bytes``: a trickling server must not hold them."""

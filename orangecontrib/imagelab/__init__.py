@@ -42,6 +42,10 @@ _API = {
     "crop_boxes": "api.boxes",
     "BoxesResult": "api.boxes",
     "CropResult": "api.boxes",
+    "select_subset": "api.subset",
+    "SubsetResult": "api.subset",
+    "download_images": "api.download",
+    "DownloadResult": "api.download",
     "Cancelled": "core.errors",
     "ImageError": "core.errors",
 }

@@ -8,7 +8,7 @@
 ``data`` keeps every input column and row order (failed rows left out) and
 adds, first among the metas, ``image`` (the local file, relative to the
 folder: ``type=image``, ``origin=<folder>``), then at the end ``source url``,
-``size`` (bytes), ``width`` and ``height`` (pixels, as shown). The URL column
+``size`` (bytes), ``width`` and ``height`` (stored pixels). The URL column
 itself stays, without the ``type=image`` mark, so the local column is the
 one image column. ``failed_data`` holds the failed input rows with a
 ``reason`` meta, to inspect or to feed back for another try.

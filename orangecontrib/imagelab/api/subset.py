@@ -19,6 +19,7 @@ title, landing page, size, MD5 and rotation where present. ``boxes``
 follows the boxes convention of ``tables.py`` with fractions of the image
 size (``normalized="true"``): Download Images converts them to pixels.
 """
+import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -42,7 +43,7 @@ _FIELD_NAMES = {"License": "license", "Author": "author", "Title": "title",
                 "Rotation": "rotation"}
 _NUMERIC_FIELDS = ("OriginalSize", "Rotation")
 
-Metadata = Union[str, "os.PathLike", Sequence[Table]]
+Metadata = Union[str, os.PathLike, Sequence[Table]]
 
 
 @dataclass

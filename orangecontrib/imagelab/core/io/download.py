@@ -91,7 +91,7 @@ class DownloadReport:
 
     ``paths``: each row's file name relative to the folder (None where it
     failed); ``status``: "downloaded", "present" or "failed"; ``sizes``:
-    (width, height, bytes) of each row's image (EXIF-oriented; None where
+    (width, height, bytes) of each row's image (stored pixels; None where
     failed); ``failed``: ``SkippedEntry(url, reason)`` for each failed row,
     in row order, with ``failed_rows`` their indices.
     """
@@ -167,7 +167,8 @@ def check_image(path: str, content_type: str = "") -> Tuple[str, int, int]:
 
     Checks magic bytes (an HTML page or JSON is named as such), Pillow's
     header and ``verify``, and the end marker (a truncated JPEG fails).
-    Width and height follow the EXIF orientation, as the image is shown.
+    Width and height are the stored pixels (before any EXIF rotation), as
+    Import Images reports them and box coordinates count them.
     """
     try:
         with open(path, "rb") as f:
@@ -192,16 +193,9 @@ def check_image(path: str, content_type: str = "") -> Tuple[str, int, int]:
         if info.format != "JPEG":  # JPEG's verify checks nothing; probe did
             with Image.open(path) as image:
                 image.verify()  # chunk checksums (PNG), structure
-        orientation = 1
-        if info.format in ("JPEG", "MPO", "TIFF", "WEBP", "PNG"):
-            with Image.open(path) as image:
-                orientation = image.getexif().get(0x0112, 1)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, RuntimeError) as err:
         raise as_image_error(path, err) from err
-    width, height = info.width, info.height
-    if orientation in (5, 6, 7, 8):
-        width, height = height, width
-    return info.format, width, height
+    return info.format, info.width, info.height
 
 
 # --------------------------------------------------------------- the run

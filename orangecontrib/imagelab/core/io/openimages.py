@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ..errors import (AnnotationError, Cancelled, SkippedEntry, UnknownLabelError,
+from ..errors import (AnnotationError, SkippedEntry, UnknownLabelError,
                       UnsafePathError)
 from ..paths import resolve_file_url
 from ..progress import ProgressCallback, checked
