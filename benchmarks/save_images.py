@@ -7,12 +7,21 @@ under benchmarks/_work/ (or --work DIR, e.g. a RAM disk: /dev/shm/imagelab), the
 same run and on the same file system,
 each into a fresh folder:
   cp -r            the baseline (GNU coreutils)
-  copy             save_files(mode="copy"): an exclusive create under the
-                   final name (never overwriting), SHA-256 for the manifest,
-                   the modification time kept, a manifest row per file; the
-                   copies run in one worker process per core (up to 4)
+  copy             save_files(mode="copy"): each file copied to a temporary
+                   name in its folder and renamed into place without
+                   replacing anything (never overwriting, never a truncated
+                   file under the real name), SHA-256 for the manifest, the
+                   modification time kept, a manifest row per file; in the
+                   caller's thread
+  copy, threads    the same with one thread per core copying (threads=)
   SHA-256          hashing the same files from the page cache, alone: the
                    part of copy's time that cp -r does not spend
+  place           the placing primitive alone, file by file: a copy to an
+                   unnamed file linked into place (what copy does on Linux),
+                   or to a temporary name linked into place (elsewhere),
+                   against an exclusive create straight under the final
+                   name (what copy did before issue 17): the cost of never
+                   leaving a truncated file under the real name
   link             hard links (with SHA-256), and without hashing
   rerun            copy mode into the folder already filled: nothing written
   peer             orange3-imageanalytics' own save function on --peer-n files
@@ -34,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from orangecontrib.imagelab.core.store import saving  # noqa: E402
+from orangecontrib.imagelab.core.executors import cores  # noqa: E402
+from orangecontrib.imagelab.core.store import placing, saving  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "_work" / "save_images"  # --work changes it
 CLASSES = [f"class{k}" for k in range(10)]
@@ -115,9 +125,40 @@ def main():
     def copy():
         return saving.save_files(sources, fresh("copy"), labels=labels)
 
+    def copy_threads():
+        return saving.save_files(sources, fresh("copy-threads"), labels=labels,
+                                 threads=max(2, cores()))
+
     def hashing():
         for source in sources:
-            saving.sha256_file(source)
+            placing.sha256_file(source)
+
+    def place_files(how):
+        def straight(source, folder, name):
+            src, st = placing._open_source(source)
+            out = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            placing._copy_fd(src, st, out)
+            os.close(out)
+            os.close(src)
+
+        def run():
+            out = fresh(f"place-{how}")
+            folders = {label: out / label for label in set(labels)}
+            for folder in folders.values():
+                folder.mkdir(parents=True)
+            unnamed = placing._unnamed_files_work
+            if how == "named":
+                placing._unnamed_files_work = lambda directory: False
+            try:
+                for source, label in zip(sources, labels):
+                    if how == "straight":
+                        straight(source, folders[label], os.path.basename(source))
+                    else:
+                        placing.place(placing.PlaceJob(source, str(folders[label]),
+                                                       os.path.basename(source)))
+            finally:
+                placing._unnamed_files_work = unnamed
+        return run
 
     def link(hash_links=True):
         return lambda: saving.save_files(sources, fresh("link"), labels=labels,
@@ -125,8 +166,10 @@ def main():
 
     rerun_folder = fresh("rerun")
     saving.save_files(sources, rerun_folder, labels=labels)
-    kinds = {"cp": cp, "copy": copy, "sha256": hashing, "link": link(),
-             "link_nohash": link(False),
+    kinds = {"cp": cp, "copy": copy, "copy_threads": copy_threads, "sha256": hashing,
+             "place": place_files("unnamed"), "place_named": place_files("named"),
+             "place_straight": place_files("straight"),
+             "link": link(), "link_nohash": link(False),
              "rerun": lambda: saving.save_files(sources, rerun_folder, labels=labels)}
     times = {kind: [] for kind in kinds}
     # Interleaved rounds, so that a busy moment of the shared machine or the
@@ -136,12 +179,12 @@ def main():
             sync()
             seconds, result = timed(fn)
             times[kind].append(seconds)
-            if kind == "copy":
+            if kind in ("copy", "copy_threads"):
                 assert len(result.saved) == n, result.summary()
             if kind == "rerun":
                 assert len(result.already_present) == n
-    t_cp, t_copy, t_hash, t_link, t_link_nohash, t_rerun = (
-        min(times[k]) for k in kinds)
+    (t_cp, t_copy, t_threads, t_hash, t_place, t_named, t_straight, t_link, t_link_nohash,
+     t_rerun) = (min(times[k]) for k in kinds)
 
     def line(name, seconds, note=""):
         print(f"{name:<28} {seconds:7.2f} s  {n / seconds:9,.0f} files/s  "
@@ -150,7 +193,11 @@ def main():
     print(f"--- best of {args.repeat} interleaved rounds; ratio = cp -r time / our time")
     line("cp -r", t_cp)
     line("save_images copy", t_copy, "(target >= 0.5)")
+    line(f"  copy, {max(2, cores())} threads", t_threads)
     line("  SHA-256 alone", t_hash, "(part of copy)")
+    line("  place: unnamed + link", t_place, f"({t_place / t_straight:.2f} x straight)")
+    line("  place: temporary name", t_named, f"({t_named / t_straight:.2f} x straight)")
+    line("  place: straight to name", t_straight, "(no kill safety: before issue 17)")
     line("save_images link", t_link)
     line("  link without SHA-256", t_link_nohash)
     line("rerun (all already present)", t_rerun)

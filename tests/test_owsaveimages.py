@@ -47,26 +47,27 @@ class TestOWSaveImages(base.WidgetTest):
         self.assertIn("6 already present", w.info_label.text())
         self.assertEqual(len(self.files(self.tmp / "out")), 6)
 
-    def test_many_files_are_copied_by_worker_processes(self):
+    def test_many_files_are_converted_in_threads_from_the_widgets_thread(self):
+        import threading
         from unittest.mock import patch
         from orangecontrib.imagelab.core.store import saving
         w = self.widget
         w.set_folder(str(self.tmp / "out"))
+        w.mode, w.format = "convert", "png"
         self.send_signal(w.Inputs.data, self.data)
         started = []
-        original = saving.CopyWorkers.submit
+        original = saving._Run._stage
 
-        def submit(workers, items):
-            started.append(len(items))
-            return original(workers, items)
+        def stage(run, item, directory):
+            started.append(threading.current_thread().name)
+            return original(run, item, directory)
 
-        with patch.object(saving, "_PARALLEL_COPY_MIN", 1), \
-                patch.object(saving, "_COPY_BATCH", 2), \
-                patch("os.cpu_count", return_value=2), \
-                patch.object(saving.CopyWorkers, "submit", submit):
+        with patch.object(saving, "cores", return_value=2), \
+                patch.object(saving._Run, "_stage", stage):
             self.save()
-        self.assertEqual(sum(started), 6)
-        self.assertEqual(len(self.files(self.tmp / "out")), 6)
+        self.assertEqual(len(started), 6)
+        self.assertTrue(all(name.startswith("imagelab-save") for name in started))
+        self.assertEqual(len(list((self.tmp / "out").rglob("*.png"))), 6)
         self.assertIn("6 saved", w.info_label.text())
 
     def test_by_meta_column_and_flat(self):

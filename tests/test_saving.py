@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from orangecontrib.imagelab.core.store import filecopy, saving
+from orangecontrib.imagelab.core.store import placing as filecopy, saving
 from orangecontrib.imagelab.core.errors import Cancelled
 from orangecontrib.imagelab.core.store.saving import (
     TargetFolderError, folder_names, safe_name, save_files)
@@ -243,22 +243,22 @@ def test_disk_full_skips_with_reason_and_goes_on(tmp_path):
     mounted = os.geteuid() == 0 and subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(target)],
         capture_output=True).returncode == 0
-    original = filecopy.copy_hashing
+    original = filecopy._copy_fd
     if not mounted:
-        def copy_to_full_disk(source, target_path):
-            if source.endswith("big.bmp"):
+        def copy_to_full_disk(source_fd, st, out):
+            if os.readlink(f"/proc/self/fd/{source_fd}").endswith("big.bmp"):
                 with open("/dev/full", "wb") as full:
                     full.write(b"x" * 4096)
                     full.flush()
-            return original(source, target_path)
-        filecopy.copy_hashing = copy_to_full_disk
+            return original(source_fd, st, out)
+        filecopy._copy_fd = copy_to_full_disk
     try:
         report = save_files([str(small[0]), str(big), str(small[1]), str(small[2])], target)
         assert [(Path(s.path).name, s.reason) for s in report.skipped] == [("big.bmp", "disk full")]
         assert len(report.saved) == 3
         assert not [n for n in os.listdir(target) if n.endswith(".part")]
     finally:
-        filecopy.copy_hashing = original
+        filecopy._copy_fd = original
         if mounted:
             subprocess.run(["umount", str(target)], check=True)
 

@@ -19,6 +19,7 @@ the rules are the same everywhere:
   cancels the calls not yet started and does not wait for the running ones:
   cancelled work is abandoned, never joined, so a Cancel returns at once.
 """
+import functools
 import os
 from collections import deque
 from concurrent.futures import (
@@ -78,7 +79,8 @@ def shutdown_quietly(executor: Executor) -> None:
 
 def bounded_map(executor: Executor, fn: Callable[[T], R], items: Iterable[T], *,
                 window: int, poll: Optional[Callable[[], None]] = None,
-                poll_interval: float = 0.2) -> Iterator[R]:
+                poll_interval: float = 0.2,
+                discard: Optional[Callable[[R], object]] = None) -> Iterator[R]:
     """``fn(item)`` for each item, at most ``window`` in flight, in input order.
 
     An exception raised by ``fn`` is raised here when its result is reached;
@@ -89,6 +91,11 @@ def bounded_map(executor: Executor, fn: Callable[[T], R], items: Iterable[T], *,
     next result is not ready, e.g. the job's progress callback: a Cancel then
     raises ``Cancelled`` here at once, even while a call waits on a silent
     server, instead of after that call ends.
+
+    ``discard``, if given, is called with the result of each call still
+    pending when the map stops early (at once if it is done, else when it
+    completes, in its worker), e.g. to remove a temporary file no one will
+    use; shutting the executor down with ``wait=True`` waits for those too.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window!r}")
@@ -115,3 +122,10 @@ def bounded_map(executor: Executor, fn: Callable[[T], R], items: Iterable[T], *,
     finally:
         for future in pending:
             future.cancel()
+            if discard is not None:
+                future.add_done_callback(functools.partial(_discard_result, discard))
+
+
+def _discard_result(discard: Callable[[R], object], future: Future) -> None:
+    if not future.cancelled() and future.exception() is None:
+        discard(future.result())
