@@ -12,7 +12,7 @@ orientation and the output options -- under ``cache_dir()/crops/``, so a
 rerun (or another workflow cropping the same boxes) reuses it; a cached file
 is checked (complete JPEG/PNG) before it is trusted. With ``folder``, each
 crop is then copied into ``folder/<sub-folder>/<name>.<ext>`` under a free
-name (``filecopy.place_file``: exclusive create, never overwriting; the same
+name (``placing.place``: never overwriting, never half a file; the same
 content already there is "already present").
 
 Coordinates are pixels of the stored image (before EXIF rotation); a crop
@@ -36,7 +36,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 from PIL import Image
 
 from . import decoding
-from ..errors import ImageError, ImageLabError, as_image_error, reason
+from ..errors import ImageError, as_image_error, reason
 from ..executors import bounded_map, cores, get_executor, shutdown_quietly
 from ..paths import cache_dir
 
@@ -347,20 +347,18 @@ def _cut(image, location, to_cut, orientation, options):
 
 
 def _place(spec: BoxSpec, path: str, size, rect, folder: str, options: CropOptions):
-    from ..store.filecopy import SourceError, place_file
+    from ..store.placing import PlaceError, PlaceJob, place
 
     directory = os.path.join(folder, spec.subfolder) if spec.subfolder else folder
     try:
         os.makedirs(directory, exist_ok=True)
-        destination, status, _, _ = place_file(path, directory, spec.name + options.suffix,
-                                               None, "copy")
-    except SourceError as err:
-        return CropFailure(spec.index, f"cached crop unreadable: {reason(err.err)}")
+        placed = place(PlaceJob(path, directory, spec.name + options.suffix))
     except OSError as err:
         return CropFailure(spec.index, reason(err, writing=True))
-    except ImageLabError as err:
-        return CropFailure(spec.index, str(err))
-    return Crop(spec.index, destination, size, rect, status)
+    except PlaceError as err:
+        return CropFailure(spec.index, f"cached crop unreadable: {err.reason}"
+                           if err.reading else err.reason)
+    return Crop(spec.index, placed.destination, size, rect, placed.status)
 
 
 def crop_images(jobs: Iterable[CropJob], options: CropOptions, *,

@@ -35,7 +35,8 @@ _WINDOWS_FORBIDDEN = set('<>:"/\\|?*')
 # Names that need no change: ASCII letters, digits and harmless punctuation,
 # not starting with a dot or space, not ending with a dot or space.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}]"
-                         r"(?:[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}. ]*[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}])?\Z")
+                         r"(?:[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}. ]*"
+                         r"[A-Za-z0-9_\-+=,@#&%!~'()\[\]{}])?\Z")
 
 
 # ------------------------------------------------- names that are not UTF-8

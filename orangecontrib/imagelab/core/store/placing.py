@@ -118,11 +118,13 @@ class Staged:
 
 
 class PlaceError(ImageError):
-    """A file could not be placed. ``disk_full`` is the error number when the
-    disk (``ENOSPC``) or the user's quota (``EDQUOT``) is full, else 0."""
+    """A file could not be placed. ``reading``: the source could not be read
+    (else writing failed); ``disk_full``: the error number when the disk
+    (``ENOSPC``) or the user's quota (``EDQUOT``) is full, else 0."""
 
-    def __init__(self, path, reason, *, disk_full: int = 0):
+    def __init__(self, path, reason, *, reading: bool = False, disk_full: int = 0):
         super().__init__(path, reason)
+        self.reading = reading
         self.disk_full = disk_full
 
 
@@ -144,7 +146,7 @@ def failure(path: str, err: BaseException) -> PlaceError:
     if isinstance(err, PlaceError):
         return err
     if isinstance(err, SourceError):
-        return PlaceError(path, reason(err.err, writing=False))
+        return PlaceError(path, reason(err.err, writing=False), reading=True)
     if isinstance(err, OSError):
         return PlaceError(path, reason(err, writing=True),
                           disk_full=err.errno if err.errno in DISK_FULL else 0)

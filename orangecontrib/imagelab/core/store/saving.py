@@ -124,7 +124,8 @@ class SaveReport:
         return [f for f in self.saved if f.renamed]
 
     def summary(self, max_names: int = 3) -> str:
-        """E.g. "12 saved (2 renamed), 3 already present, 1 of 16 skipped: a.jpg (file not found)"."""
+        """E.g. "12 saved (2 renamed), 3 already present, 1 of 16 skipped: a.jpg (file not
+        found)"; with "; stopped: ..." when a full disk ended the run."""
         parts = [f"{len(self.saved):,} saved"
                  + (f" ({len(self.renamed):,} renamed)" if self.renamed else "")]
         if self.already_present:

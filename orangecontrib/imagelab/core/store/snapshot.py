@@ -64,7 +64,7 @@ from ..errors import ImageLabError, SkippedEntry, reason
 from ..executors import bounded_map, cores, get_executor, shutdown_quietly
 from ..paths import is_url, url_to_path
 from ..progress import ProgressCallback, checked, sub_range
-from .filecopy import place_file, sha256_file
+from .placing import PlaceError, PlaceJob, place, sha256_file
 from .saving import safe_name
 
 MANIFEST = "datapackage.json"
@@ -542,12 +542,11 @@ def _place_images(store, partial, existing, link, callback):
             source, how = from_version, "link unhashed"
         else:
             how = "link unhashed" if link else "copy"
-        try:
-            destination, _, copied_sha, _ = place_file(source, directory, name, None, how)
-        except OSError as err:
-            raise SnapshotError(f"cannot store {source}: {reason(err, writing=True)}") from err
-        if os.path.basename(destination) != name:
-            raise SnapshotError(f"cannot store {source}: {name} is taken")
+        try:  # numbered=False: a content name taken by other content is an error
+            placed = place(PlaceJob(source, directory, name, how, numbered=False))
+        except PlaceError as err:
+            raise SnapshotError(f"cannot store {source}: {err.reason}") from err
+        destination, copied_sha = placed.destination, placed.sha256
         dest_stat, src_stat = os.stat(destination), os.stat(source)
         linked = (dest_stat.st_ino, dest_stat.st_dev) == (src_stat.st_ino, src_stat.st_dev)
         if not linked:
