@@ -1,0 +1,97 @@
+"""Snapshot and verify N images, against `cp -r` and `sha256sum` of the same files, in one run.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/snapshot.py            # 10,000 images
+    PYTHONPATH=. .venv/bin/python benchmarks/snapshot.py --n 1000   # smaller
+
+Targets (issue 13): snapshot (hard-link mode) <= 1.5x the time of `sha256sum`
+over the files; verify <= 1.2x `sha256sum`. Each figure is the best of
+``--rounds`` runs (the page cache is warm for all of them alike); the snapshot
+of each round goes to a new folder, so every round really writes.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+
+def make_photos(folder: str, n: int, seed: int = 0) -> list:
+    """n distinct small JPEGs (about 6 KB each) in 10 class folders."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        path = os.path.join(folder, f"class{i % 10}", f"photo{i:05d}.jpg")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        pixels = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(path, quality=85)
+        paths.append(path)
+    return paths
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--work", default=None, help="work folder (default: a temporary one)")
+    args = parser.parse_args()
+
+    from orangecontrib.imagelab import import_images, snapshot, verify
+
+    work = tempfile.mkdtemp(prefix="bench-snapshot-", dir=args.work)
+    try:
+        photos = os.path.join(work, "photos")
+        paths = make_photos(photos, args.n)
+        data = import_images(photos).data
+        listing = os.path.join(work, "files.txt")
+        with open(listing, "w") as f:
+            f.write("\0".join(paths))
+
+        def sha256sum():
+            # xargs -0 so that 10,000 names fit; output discarded
+            subprocess.run(f"xargs -0 sha256sum < '{listing}' > /dev/null", shell=True,
+                           check=True)
+
+        times = {"sha256sum": [], "cp -r": [], "snapshot": [], "verify": []}
+        snap = None
+        for r in range(args.rounds):
+            times["sha256sum"].append(timed(sha256sum))
+            target = os.path.join(work, f"copy{r}")
+            times["cp -r"].append(timed(lambda: subprocess.run(
+                ["cp", "-r", photos, target], check=True)))
+            sets = os.path.join(work, f"sets{r}")
+            start = time.perf_counter()
+            snap = snapshot(data, sets, name="bench", link=True)
+            times["snapshot"].append(time.perf_counter() - start)
+            report = None
+
+            def check():
+                nonlocal report
+                report = verify(snap.path)
+            times["verify"].append(timed(check))
+            assert report.ok and snap.n_rows == args.n, report.summary()
+        best = {k: min(v) for k, v in times.items()}
+        print(f"{args.n:,} images, {sum(os.path.getsize(p) for p in paths) / 1e6:.1f} MB, "
+              f"best of {args.rounds} rounds, {os.cpu_count()} cores")
+        for name, seconds in best.items():
+            print(f"  {name:10s} {seconds:7.3f} s")
+        print(f"snapshot (hard links) / sha256sum = {best['snapshot'] / best['sha256sum']:.2f}"
+              f"  (target <= 1.5)")
+        print(f"verify / sha256sum                = {best['verify'] / best['sha256sum']:.2f}"
+              f"  (target <= 1.2)")
+        print(f"snapshot / cp -r                  = {best['snapshot'] / best['cp -r']:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
