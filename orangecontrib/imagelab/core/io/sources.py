@@ -57,13 +57,22 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class ImageRecord:
-    """One readable image: ``path`` is relative to the root, with "/"."""
+    """One readable image: ``path`` is relative to the root, with "/".
+    ``width``/``height`` as displayed (after the EXIF orientation);
+    ``stored_size`` is the stored pixels' (boxes are given in them)."""
     path: str
     size: int               # bytes
     width: int
     height: int
     format: str             # Pillow's format name, e.g. "JPEG"
     label: Optional[str]    # innermost folder; None at the root
+    orientation: int = 1    # EXIF orientation, 1-8
+
+    @property
+    def stored_size(self) -> Tuple[int, int]:
+        if self.orientation in decoding.SWAPPED_ORIENTATIONS:
+            return self.height, self.width
+        return self.width, self.height
 
 
 @dataclass
@@ -160,30 +169,15 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
 _PNG_MODES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}
 _JPEG_MODES = {1: "L", 3: "RGB", 4: "CMYK"}
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def _jpeg_info(head: bytes) -> Optional[ImageInfo]:
-    i, n = 2, len(head)
-    while i + 10 <= n:
-        if head[i] != 0xFF:
-            return None
-        marker = head[i + 1]
-        if marker == 0xFF:
-            i += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
-            i += 2
-            continue
-        if marker in _SOF_MARKERS:
-            height = (head[i + 5] << 8) | head[i + 6]
-            width = (head[i + 7] << 8) | head[i + 8]
-            mode = _JPEG_MODES.get(head[i + 9])
-            return ImageInfo(width, height, "JPEG", mode) if mode else None
-        if marker in (0xD9, 0xDA):
-            return None
-        i += 2 + ((head[i + 2] << 8) | head[i + 3])
-    return None
+    header = decoding.jpeg_header(head, until_scan=False)
+    if header is None:
+        return None
+    mode = _JPEG_MODES.get(header.components)
+    return ImageInfo(header.width, header.height, "JPEG", mode, header.orientation) \
+        if mode else None
 
 
 def _png_info(head: bytes) -> Optional[ImageInfo]:
@@ -229,7 +223,8 @@ def quick_probe(path: str, size: Optional[int] = None) -> Optional[ImageInfo]:
     finally:
         os.close(fd)
     if not tail.endswith(end) or info.width <= 0 or info.height <= 0 \
-            or info.width * info.height > decoding.MAX_PIXELS:
+            or decoding.smallest_decode(info.format, info.width, info.height) \
+            > decoding.MAX_PIXELS:
         return None
     return info
 
@@ -290,8 +285,8 @@ def probe_files(files, *, check_full: bool = False, workers: Optional[int] = Non
         if isinstance(info, ImageError):
             skipped.append(SkippedEntry(rel, info.reason))
         else:
-            records.append(ImageRecord(rel, size, info.width, info.height,
-                                       info.format, _label(rel)))
+            records.append(ImageRecord(rel, size, *info.display_size,
+                                       info.format, _label(rel), info.orientation))
     return records, skipped
 
 
