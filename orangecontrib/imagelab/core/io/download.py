@@ -46,7 +46,7 @@ from ..executors import bounded_map, get_executor
 from ..paths import check_url
 from ..pixels import decoding
 from ..progress import ProgressCallback, checked
-from ..store.filecopy import link_to_free_name, remove_quietly
+from ..store.placing import PlaceJob, place, remove_quietly
 
 __all__ = ["download_urls", "DownloadReport", "DownloadStats", "safe_stem",
            "check_image", "PART_SUFFIX"]
@@ -254,13 +254,13 @@ def _fetch(job: _Job, folder: str, client: HttpClient, options: dict,
         return _Outcome("failed", error=err.reason)
     name = job.stem + EXTENSIONS.get(fmt, "." + fmt.lower())
     try:
-        target, status, _, size = link_to_free_name(part, folder, name, hashed=False)
-    except (OSError, ImageLabError) as err:
-        return _Outcome("failed", error=reason(getattr(err, "err", err), writing=True))
+        placed = place(PlaceJob(part, folder, name, how="link unhashed"))
+    except ImageLabError as err:  # a PlaceError, its reason from core.errors.reason
+        return _Outcome("failed", error=reason(err))
     finally:
         remove_quietly(part)
-    return _Outcome("present" if status == "already present" else "downloaded",
-                    os.path.basename(target), (width, height, size))
+    return _Outcome("present" if placed.status == "already present" else "downloaded",
+                    os.path.basename(placed.destination), (width, height, placed.bytes))
 
 
 def _empty(path: str) -> bool:
