@@ -46,6 +46,8 @@ _API = {
     "SubsetResult": "api.subset",
     "download_images": "api.download",
     "DownloadResult": "api.download",
+    "find_issues": "api.issues",
+    "IssueReport": "api.issues",
     "Cancelled": "core.errors",
     "ImageError": "core.errors",
 }

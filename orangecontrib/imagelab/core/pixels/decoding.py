@@ -757,3 +757,45 @@ def load_image(location: Location, *, max_side: Optional[int] = None,
     finally:
         image.close()
 
+
+@dataclass
+class Reduced:
+    """Result of ``decode_reduced``: one decode that serves all pixel checks.
+
+    image: 8-bit RGB, EXIF-oriented, longest side at most ``max_side``
+    width, height: the oriented size of the stored image (before any scaling)
+    format, mode: what the file says (``mode`` before conversion: "L" for grey)
+    full: the full-size 8-bit RGB image when it was decoded at full size anyway
+        (every format but a JPEG that ``draft`` could shrink); None otherwise
+    """
+    image: Image.Image
+    width: int
+    height: int
+    format: str
+    mode: str
+    full: Optional[Image.Image]
+
+
+def decode_reduced(location: Location, *, max_side: int, data: Optional[bytes] = None,
+                   keep_full: bool = True, resample=Image.BILINEAR) -> Reduced:
+    """Decode an image small and fast (``load_rgb``'s reduced decoding), keeping
+    what the pixel checks need: the stored size (EXIF-oriented), format and
+    mode, and -- when ``keep_full`` and the image is no larger than
+    ``max_side`` anyway -- its full-size RGB pixels, so that a caller can hash
+    them without a second decode.
+    """
+    if not isinstance(max_side, int) or max_side < 1:
+        raise ValueError(f"max_side must be a positive integer, got {max_side!r}")
+    location = str(location)
+    header = open_image(location, data)
+    try:
+        fmt, mode = header.format or "", header.mode
+        width, height = header.size
+        if _orientation(header) in (5, 6, 7, 8):   # a 90° turn swaps the sides
+            width, height = height, width
+    finally:
+        header.close()
+    small = load_rgb(location, max_side=max_side, data=data, resample=resample)
+    full = small if keep_full and max(width, height) <= max_side \
+        and small.size == (width, height) else None
+    return Reduced(small, width, height, fmt, mode, full)
