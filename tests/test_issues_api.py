@@ -4,7 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
-from Orange.data import ContinuousVariable, DiscreteVariable, Domain, Table
+from Orange.data import ContinuousVariable, DiscreteVariable, Domain
 
 import orangecontrib.imagelab as imagelab
 from orangecontrib.imagelab import embed_images, find_issues, import_images

@@ -307,7 +307,8 @@ def _threshold_text(check: str, limits: Dict[str, float]) -> str:
                  "odd_aspect_ratio"):
         return f"score < {limits[check]:g}"
     return {"exact_duplicates": "identical pixels",
-            "near_duplicates": "", "outliers": f"top {100 * (1 - limits['outlier_quantile']):.3g} %",
+            "near_duplicates": "",
+            "outliers": f"top {100 * (1 - limits['outlier_quantile']):.3g} %",
             "label_errors": "confident learning", UNREADABLE: ""}[check]
 
 

@@ -31,7 +31,8 @@ column             what (scores follow CleanVision 0.3.7's definitions, so its
 =================  ==============================================================
 
 plus ``tiny``, the grey image reduced to ``TINY`` × ``TINY`` (16 × 16, box
-filter: 256 bytes that confirm a near duplicate), ``phash``, the 64-bit DCT perceptual hash (as ``imagehash.phash``:
+filter: 256 bytes that confirm a near duplicate), ``phash``, the 64-bit DCT
+perceptual hash (as ``imagehash.phash``:
 32×32 grey, 2-D DCT-II, the top-left 8×8 against their median), and
 ``pixel_hash``, a 128-bit blake2b of the full-size decoded RGB pixels when
 the image was decoded at full size anyway (every format but a JPEG that
@@ -52,7 +53,7 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from .decoding import decode_reduced, load_rgb, read_bytes
 from ..errors import as_image_error
@@ -79,7 +80,8 @@ class StatisticsBatch:
     """What ``measure_batch`` returns for m images (the rows it was given).
 
     rows: (m,) int64; values: (m, len(COLUMNS)) float64, NaN rows where not ok;
-    tiny: (m, TINY * TINY) uint8 grey thumbnails; phash: (m,) uint64; file_hash, pixel_hash: (m,) ``V16`` (all zero = none);
+    tiny: (m, TINY * TINY) uint8 grey thumbnails; phash: (m,) uint64;
+    file_hash, pixel_hash: (m,) ``V16`` (all zero = none);
     ok, cached: (m,) bool; errors: (row, location, reason) of each failed image.
     """
     rows: np.ndarray
