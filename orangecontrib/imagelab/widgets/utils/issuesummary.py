@@ -6,9 +6,9 @@ has one; how it ran or why it was skipped in the tooltip).
 """
 from typing import Dict, Iterable, List, Optional
 
-from AnyQt.QtCore import QSize, Qt, pyqtSignal as Signal
+from AnyQt.QtCore import Qt, pyqtSignal as Signal
 from AnyQt.QtGui import QStandardItem, QStandardItemModel
-from AnyQt.QtWidgets import QHeaderView, QTableView
+from AnyQt.QtWidgets import QHeaderView, QSizePolicy, QTableView
 
 from orangecontrib.imagelab.api.issues import CHECKS, DEFAULT_THRESHOLDS, TITLES, UNREADABLE
 
@@ -110,8 +110,8 @@ def summary_view(model: IssueSummaryModel, parent=None) -> QTableView:
     header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
     header.setSectionResizeMode(2, QHeaderView.ResizeToContents)
     row = view.verticalHeader().defaultSectionSize()
-    view.setMinimumHeight(row * 6)
-    view.sizeHint = lambda: QSize(320, row * (model.rowCount() + 1) + 6)
+    view.setMinimumHeight(row * 8)
+    view.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
     return view
 
 
