@@ -167,7 +167,36 @@ CLEAN = Workflow(
             "2. Type a label ('cat', 'bird', 'cup', ...): general names match all the "
             "classes under them. Matched photos go on; uncertain ones to Review.")])
 
-WORKFLOWS = [EXPLORE, SORT, CLEAN]
+CROP = Workflow(
+    "crop-boxes-and-train.ows", "Crop boxes and train",
+    "Import photos with object boxes (COCO, Open Images, Pascal VOC, YOLO or BigML), cut "
+    "every box into an image of its own, embed the crops and learn their classes.",
+    nodes={
+        "import": Node("Import Images", "Photos with Boxes", (60, 200),
+                       source("../sample/boxes")),
+        "crop": Node("Crop Boxes", "Crop Boxes", (240, 200), {"padding": 10}),
+        "viewer": Node("Image Viewer", "Crops", (420, 340)),
+        "embed": Node("Image Embedding", "Image Embedding", (420, 200)),
+        "learner": Node("Logistic Regression", "Logistic Regression", (600, 100), ours=False),
+        "test": Node("Test and Score", "Test and Score", (780, 200), ours=False),
+    },
+    links=[("import", "Boxes", "crop", "Boxes"),
+           ("crop", "Crops", "viewer", "Data"),
+           ("crop", "Crops", "embed", "Images"),
+           ("embed", "Embeddings", "learner", "Data"),
+           ("embed", "Embeddings", "test", "Data"),
+           ("learner", "Learner", "test", "Learner")],
+    notes=[((20, 20, 330, 120),
+            "1. Import Images reads 30 photos of products on a table and their object boxes "
+            "(a COCO file in annotations/). Its Boxes output has one row per box."),
+           ((200, 420, 340, 100),
+            "2. Crop Boxes cuts each box (10% padding) into an image of its own, labelled "
+            "with the box's class; Save Images could write them into class folders."),
+           ((640, 300, 320, 90),
+            "3. The crops are embedded and Logistic Regression learns the five classes; "
+            "Test and Score cross-validates it.")])
+
+WORKFLOWS = [EXPLORE, SORT, CLEAN, CROP]
 
 
 def find_description(registry, name: str, ours: bool):

@@ -118,7 +118,7 @@ def test_padding_square_and_geometry():
 def test_square_and_padded_crops_through_the_api(coco):
     result = crop_boxes(only(coco.boxes, "eye"), square=True, padding=0.1)
     sizes = sorted(zip(result.data.get_column("width"), result.data.get_column("height")))
-    assert sizes == [(72, 72), (91, 91)]   # 58×60 and 75×65, padded, squared, whole pixels
+    assert sizes == [(72, 72), (90, 90)]   # 58×60 and 75×65, padded 10%, squared
 
 
 def test_jpeg_with_max_side_decodes_in_draft_mode(tmp_path, monkeypatch):

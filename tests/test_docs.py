@@ -8,7 +8,7 @@ from orangewidget.workflow.discovery import widget_desc_from_module
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "doc")
 WIDGET_MODULES = ["owimportimages", "owimageembedding", "owimagegrid", "owimageviewer",
                   "owimagelabels", "owsaveimages", "owpredictionstofolders",
-                  "owlabelimages", "owsnapshot", "owimageissues"]
+                  "owlabelimages", "owsnapshot", "owimageissues", "owcropboxes"]
 
 
 def test_sphinx_builds_without_warnings(tmp_path):

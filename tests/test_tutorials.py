@@ -35,7 +35,8 @@ def test_tutorials_are_registered_and_found():
     names = {ep.value for ep in entry_points(group="orange.widgets.tutorials")}
     assert "orangecontrib.imagelab.tutorials" in names
     files = [os.path.basename(p) for p in headless.tutorial_paths()]
-    assert files == ["clean-scraped-photos.ows", "explore-photos.ows", "sort-new-photos.ows"]
+    assert files == ["clean-scraped-photos.ows", "crop-boxes-and-train.ows",
+                     "explore-photos.ows", "sort-new-photos.ows"]
     assert os.path.exists(main_tutorial())
 
 
@@ -134,5 +135,25 @@ def test_clean_tutorial_keeps_the_cat_photos(app, home):
         assert names == ["cat", "cat-crop", "cat-mirrored"]
         labelled = outputs[("Image Labels", "Labelled Images")]
         assert len(labelled) == 12
+    finally:
+        run.close()
+
+
+def test_crop_boxes_tutorial_crops_embeds_and_learns(app, home):
+    run = headless.run_workflow(tutorial("crop-boxes-and-train.ows"), timeout=300)
+    try:
+        assert run.finished and not run.messages("error")
+        outputs = run.outputs()
+        boxes = outputs[("Photos with Boxes", "Boxes")]
+        crops = outputs[("Crop Boxes", "Crops")]
+        assert len(boxes) == len(crops) == 90
+        assert crops.domain.class_var.values == ("T-shirt", "Trouser", "Dress", "Sneaker",
+                                                 "Bag")
+        assert len(outputs[("Image Embedding", "Embeddings")]) == 90
+        (slot,) = run.widgets["Test and Score"].learners.values()
+        results = slot.results.value
+        accuracy = Orange.evaluation.CA(results)[0]
+        auc = Orange.evaluation.AUC(results)[0]
+        assert accuracy > 0.75 and auc > 0.9, (accuracy, auc)
     finally:
         run.close()

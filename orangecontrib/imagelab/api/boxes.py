@@ -63,6 +63,18 @@ class BoxesResult:
     def n_boxes(self) -> int:
         return 0 if self.data is None else len(self.data)
 
+    def summary(self, shown: int = 3) -> str:
+        """ "3 of 120 boxes skipped: a.jpg box 2 (zero area ...), ..." ('' if none).
+
+        A missing image's boxes are one entry ("b.jpg (3 boxes; no such image ...)"),
+        so the count is of boxes (and bad rows), not of entries."""
+        if not self.skipped:
+            return ""
+        lost = max(self.n_read - self.n_boxes, len(self.skipped))
+        first = ", ".join(f"{e.path} ({e.reason})" for e in self.skipped[:shown])
+        more = ", ..." if len(self.skipped) > shown else ""
+        return f"{lost:,} of {self.n_read:,} boxes skipped: {first}{more}"
+
     @property
     def fixed_counts(self) -> Counter:
         """How many boxes were clipped, swapped, exchanged, scaled."""
@@ -224,7 +236,7 @@ def match_boxes(found: BoxFile, image_var: StringVariable, paths: Sequence[str],
     data = _table(sub, keep, image_var, image_paths, check.coordinates) \
         if keep.any() else None
     return BoxesResult(data, found.source, found.format, skipped, fixed, unknown, notes,
-                       counts, n_read=len(found) + found.n_left_out)
+                       counts, n_read=len(found) + found.n_left_out + len(found.skipped))
 
 
 def _extra_variables(sub: BoxFile, keep: np.ndarray) -> List[Tuple[Variable, list]]:

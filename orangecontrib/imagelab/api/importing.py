@@ -85,7 +85,9 @@ class ImportResult:
         return list(self.data.domain.class_var.values)
 
     def skipped_table(self) -> Optional[Table]:
-        return tables.skipped_table(self.skipped)
+        """Skipped files and rows, then skipped boxes ("a.jpg box 3"), with reasons."""
+        boxes = self.box_info.skipped if self.box_info is not None else []
+        return tables.skipped_table(list(self.skipped) + list(boxes))
 
 
 _BOX_SUFFIXES = (".xml", ".yaml", ".yml", ".txt")

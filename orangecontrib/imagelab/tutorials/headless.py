@@ -106,6 +106,9 @@ def _busy(model, signal_manager) -> bool:
         widget = model.widget_for_node(node)
         if getattr(widget, "task", None) is not None or widget.isInvalidated():
             return True
+        # Widgets with their own threads (Test and Score) show a progress bar meanwhile.
+        if getattr(widget, "processingState", 0):
+            return True
     return False
 
 

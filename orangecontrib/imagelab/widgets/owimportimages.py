@@ -1,6 +1,6 @@
 """Import Images: a folder, zip archive or annotation file into a data table."""
 import os
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from AnyQt.QtCore import Qt
 from AnyQt.QtGui import QBrush
@@ -21,14 +21,17 @@ from orangecontrib.imagelab.widgets.utils.tasks import (
 
 FILE_FILTERS = ("Zip archives and annotation files (*.zip *.csv *.tsv *.json)",
                 "Zip archives (*.zip)", "Annotation files (*.csv *.tsv *.json)",
+                "Box files (*.csv *.json *.xml *.yaml *.yml *.txt)",
                 "All files (*)")
+ANNOTATION_FILTERS = ("Annotation and box files (*.csv *.tsv *.json *.xml *.yaml *.yml *.txt)",
+                      "All files (*)")
 
 
-def run(source: str, check_full: bool, allow_outside: bool,
+def run(source: str, check_full: bool, allow_outside: bool, annotations: Optional[str],
         state: TaskState) -> ImportResult:
     """Import ``source`` off the GUI thread, reporting percentages."""
-    return import_images(source, check_full=check_full, allow_outside=allow_outside,
-                         callback=progress_callback(state))
+    return import_images(source, annotations=annotations, check_full=check_full,
+                         allow_outside=allow_outside, callback=progress_callback(state))
 
 
 def result_summary(result: ImportResult) -> str:
@@ -38,8 +41,26 @@ def result_summary(result: ImportResult) -> str:
     if result.categories:
         k = len(result.categories)
         parts.append(f"{k:,} categor{'ies' if k != 1 else 'y'}")
+    if result.boxes is not None:
+        parts.append(f"{len(result.boxes):,} boxes")
     parts.append(f"{len(result.skipped):,} skipped")
     return ", ".join(parts)
+
+
+def box_messages(result: ImportResult) -> Tuple[str, str]:
+    """(warning, information) about the boxes: what was skipped; what was fixed, noted."""
+    info = result.box_info
+    if info is None:
+        return "", ""
+    warning = info.summary()
+    notes = []
+    if info.fixed:
+        counts = ", ".join(f"{n:,} {what}" for what, n in sorted(info.fixed_counts.items()))
+        notes.append(f"Boxes fixed ({counts}): " + ", ".join(
+            f"{e.path} ({e.reason})" for e in info.fixed[:2]) + (", ..." if
+                                                                len(info.fixed) > 2 else ""))
+    notes += [note[:1].upper() + note[1:] for note in info.notes]
+    return warning, "\n".join(notes)
 
 
 class OWImportImages(OWWidget, TaskWidgetMixin):
@@ -51,10 +72,14 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
 
     class Outputs:
         data = Output("Data", Table, default=True)
+        boxes = Output("Boxes", Table)
         skipped = Output("Skipped Files", Table)
 
     #: Recent sources, as RecentPath.to_list() lists (literals); the first is current.
     recent_paths: List[list] = Setting([])
+    #: An extra annotation or box file for a folder or zip source, as
+    #: RecentPath.to_list() (a literal); empty: none (one found in the folder is used).
+    annotations_path: list = Setting([])
     check_full: bool = Setting(False)
     allow_outside: bool = Setting(False)
 
@@ -64,6 +89,7 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
 
     class Warning(OWWidget.Warning):
         skipped = Msg("{}")
+        boxes_skipped = Msg("{}")
         no_images = Msg("No images found in {}.")
         missing = Msg("{} does not exist; choose another source.")
 
@@ -72,6 +98,7 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
 
     class Information(OWWidget.Information):
         annotations = Msg("Annotations from {}.")
+        boxes = Msg("{}")
 
     def __init__(self):
         OWWidget.__init__(self)
@@ -95,6 +122,15 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
         self.reload_button = gui.button(None, self, "Reload", callback=self.reload,
                                         autoDefault=False)
         grid.addWidget(self.reload_button, 1, 2)
+        self.annotations_label = QLabel()
+        grid.addWidget(self.annotations_label, 2, 0)
+        grid.addWidget(gui.button(
+            None, self, "Annotations…", callback=self.browse_annotations, autoDefault=False,
+            tooltip="An extra annotation or box file (COCO, Open Images, VOC, YOLO, ...)\n"
+                    "for the images of a folder or zip"), 2, 1)
+        grid.addWidget(gui.button(None, self, "No annotations",
+                                  callback=lambda: self.set_annotations(None),
+                                  autoDefault=False), 2, 2)
 
         options = gui.checkBox(self.controlArea, self, "check_full",
                                "Check every image fully (slower)", box="Options",
@@ -131,11 +167,16 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
     def _relocate(self):
         search = self._search_paths()
         relocated = []
-        for recent in self._recent():
+        recents = self._recent()
+        if self.annotations_path:
+            recents.append(RecentPath.from_list(self.annotations_path))
+        for recent in recents:
             resolved = recent.resolve(search)
             path = resolved.abspath if resolved else recent.search(search)
             relocated.append((RecentPath.create(path, search) if path else recent)
                              .to_list())
+        if self.annotations_path:
+            self.annotations_path = relocated.pop()
         self.recent_paths = relocated
 
     def workflowEnvChanged(self, key, value, oldvalue):
@@ -145,6 +186,22 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
 
     def current_path(self) -> Optional[str]:
         return self.recent_paths[0][0] if self.recent_paths else None
+
+    def current_annotations(self) -> Optional[str]:
+        return self.annotations_path[0] if self.annotations_path else None
+
+    def set_annotations(self, path: Optional[str]):
+        """An extra annotation/box file for the folder or zip (None: none), and import."""
+        self.annotations_path = RecentPath.create(path, self._search_paths()).to_list() \
+            if path else []
+        self._update_combo()
+        self.reload()
+
+    def browse_annotations(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Import Images: Annotations",
+                                              self._start_dir(), ";;".join(ANNOTATION_FILTERS))
+        if path:
+            self.set_annotations(path)
 
     def _update_combo(self):
         self.combo.clear()
@@ -157,6 +214,10 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
         if not self.recent_paths:
             self.combo.addItem("(none)")
         self.combo.setCurrentIndex(0)
+        annotations = self.current_annotations()
+        self.annotations_label.setText(os.path.basename(annotations) if annotations
+                                       else "(annotations in the folder)")
+        self.annotations_label.setToolTip(annotations or "")
 
     def set_path(self, path: str):
         """Make ``path`` the current source (top of the recent list) and import it."""
@@ -220,7 +281,7 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
             return
         self.info_label.setText(f"Importing {os.path.basename(path) or path} …")
         self.cancel_button.setEnabled(True)
-        self.start(run, path, self.check_full, self.allow_outside)
+        self.start(run, path, self.check_full, self.allow_outside, self.current_annotations())
 
     def cancel_import(self):
         self.cancel()
@@ -244,6 +305,7 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
         if result is None:
             self.info_label.setText("No data.")
             self.Outputs.data.send(None)
+            self.Outputs.boxes.send(None)
             self.Outputs.skipped.send(None)
             return
         self.info_label.setText(result_summary(result))
@@ -254,7 +316,13 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
             self.Warning.no_images(self.current_path())
         if result.annotations:
             self.Information.annotations(os.path.basename(result.annotations))
+        warning, information = box_messages(result)
+        if warning:
+            self.Warning.boxes_skipped(warning)
+        if information:
+            self.Information.boxes(information)
         self.Outputs.data.send(result.data if result.n_images else None)
+        self.Outputs.boxes.send(result.boxes)
         self.Outputs.skipped.send(result.skipped_table())
 
     def send_report(self):
@@ -268,6 +336,9 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
                  ("Skipped", f"{len(result.skipped):,}")]
         if result.annotations:
             items.append(("Annotations", result.annotations))
+        if result.boxes is not None:
+            items.append(("Boxes", f"{len(result.boxes):,} ({result.box_info.format}, "
+                                   f"{len(result.box_info.skipped):,} skipped)"))
         if result.description:
             items.append(("Description", result.description))
         self.report_items(items)

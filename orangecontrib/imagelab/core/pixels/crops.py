@@ -153,26 +153,24 @@ def crop_rect(box: Sequence[float], width: int, height: int, *, padding: float =
     x0, x1 = x0 - padding * w, x1 + padding * w
     y0, y1 = y0 - padding * h, y1 + padding * h
     if square:
-        side = max(x1 - x0, y1 - y0)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        x0, x1, y0, y1 = cx - side / 2, cx + side / 2, cy - side / 2, cy + side / 2
-        x0, x1 = _shift_inside(x0, x1, width)
-        y0, y1 = _shift_inside(y0, y1, height)
-    left, top = max(0, math.floor(x0 + 1e-6)), max(0, math.floor(y0 + 1e-6))
-    right, bottom = min(width, math.ceil(x1 - 1e-6)), min(height, math.ceil(y1 - 1e-6))
+        side = math.ceil(max(x1 - x0, y1 - y0) - 1e-6)
+        left = _place_inside(round((x0 + x1 - side) / 2), side, width)
+        top = _place_inside(round((y0 + y1 - side) / 2), side, height)
+        right, bottom = min(width, left + side), min(height, top + side)
+    else:
+        left, top = max(0, math.floor(x0 + 1e-6)), max(0, math.floor(y0 + 1e-6))
+        right, bottom = min(width, math.ceil(x1 - 1e-6)), min(height, math.ceil(y1 - 1e-6))
     if right <= left or bottom <= top:
         return None
     return left, top, right, bottom
 
 
-def _shift_inside(low: float, high: float, size: int) -> Tuple[float, float]:
-    if high - low >= size:
-        return 0.0, float(size)  # the square does not fit: the image's whole side
-    if low < 0:
-        return 0.0, high - low
-    if high > size:
-        return low - (high - size), float(size)
-    return low, high
+def _place_inside(start: int, side: int, size: int) -> int:
+    """Where a span of ``side`` pixels starts once shifted inside ``[0, size)``
+    (at 0 when it is longer than the image, which then cuts it)."""
+    if start + side > size:
+        start = size - side
+    return max(0, start)
 
 
 def output_size(rect: Tuple[int, int, int, int], orientation: int,

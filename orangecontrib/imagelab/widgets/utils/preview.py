@@ -26,3 +26,9 @@ def sample_embeddings(name: str = "fashion/labelled") -> Table:
     """A bundled sample with quick hand-made features (mean colours on grids)."""
     from orangecontrib.imagelab.api.embedding import extract_features
     return extract_features(sample_images(name), ["average_pixels"]).data
+
+
+def sample_boxes(name: str = "boxes") -> Table:
+    """The object boxes of the bundled sample scenes (a boxes table)."""
+    from orangecontrib.imagelab.api.importing import import_images
+    return import_images(sample_path(name)).boxes
