@@ -298,3 +298,22 @@ def test_read_boxes_without_images_finds_them_next_to_the_file(tmp_path):
     folder = photo_set(tmp_path, "voc")
     result = read_boxes(folder / "Annotations")
     assert rows(result.data) == EXPECTED and result.format == "voc"
+
+
+def test_boxes_count_stored_pixels_of_an_exif_rotated_photo(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "rotated"
+    (folder / "labels").mkdir(parents=True)
+    stored = Image.new("RGB", (60, 40), (90, 120, 200))
+    exif = stored.getexif()
+    exif[0x0112] = 6                                  # shown as 40 wide, 60 high
+    stored.save(folder / "r.jpg", exif=exif)
+    (folder / "classes.txt").write_text("thing\n")
+    (folder / "labels" / "r.txt").write_text("0 0.5 0.25 0.5 0.5\n")
+    result = import_images(folder)
+    assert (result.data.get_column("width")[0], result.data.get_column("height")[0]) == (40, 60)
+    assert rows(result.boxes) == [("r.jpg", "thing", (15.0, 0.0, 45.0, 20.0))]
+    assert not result.box_info.fixed and not result.box_info.skipped
+    # read_boxes for an images table uses the stored size too
+    again = read_boxes(folder / "labels", result.data)
+    assert rows(again.data) == rows(result.boxes)

@@ -285,9 +285,8 @@ def read_boxes(path, images: Optional[Table] = None, *,
         YOLO folder or data.yaml, BigML regions CSV/JSON, or a CSV with one
         row per box; the format is found from the content.
     images : an images table (e.g. ``import_images(...).data``) whose images
-        the boxes describe; its ``width``/``height`` columns (or the image
-        headers) give the sizes. Default: the images found next to the file,
-        as ``import_images(path)`` finds them.
+        the boxes describe (their headers give the sizes). Default: the images
+        found next to the file, as ``import_images(path)`` finds them.
     format : force a format (one of ``core.io.boxes.FORMATS``).
     class_names : an Open Images class-descriptions CSV, if not beside the file.
 
@@ -318,25 +317,24 @@ def read_boxes(path, images: Optional[Table] = None, *,
 
 
 def image_sizes(images: Table, column: Variable) -> Tuple[np.ndarray, np.ndarray]:
-    """Width and height of each image: the table's columns, else the headers."""
-    domain = images.domain
-    if "width" in domain and "height" in domain and \
-            domain["width"].is_continuous and domain["height"].is_continuous:
-        return (np.asarray(images.get_column("width"), dtype=float),
-                np.asarray(images.get_column("height"), dtype=float))
+    """Width and height of each image's stored pixels (what boxes count in), from
+    the headers: the table's ``width``/``height`` follow the EXIF orientation."""
     return probe_sizes(tables.image_locations(images, column))
 
 
 def probe_sizes(locations: Sequence[Optional[str]]) -> Tuple[np.ndarray, np.ndarray]:
-    """Width and height from the image headers (NaN where unreadable), in threads."""
+    """Stored width and height from the image headers (NaN where unreadable), in threads."""
     from orangecontrib.imagelab.core.executors import get_executor
+    from orangecontrib.imagelab.core.io.sources import quick_probe
+    from orangecontrib.imagelab.core.paths import is_url
     from orangecontrib.imagelab.core.pixels import decoding
 
     def size(location):
         if not location:
             return math.nan, math.nan
+        info = None if is_url(location) else quick_probe(location)  # plain JPEG/PNG
         try:
-            info = decoding.probe(location)
+            info = info or decoding.probe(location)
         except Exception:  # pylint: disable=broad-except
             return math.nan, math.nan  # reported where the image is used
         return float(info.width), float(info.height)
@@ -366,7 +364,7 @@ def _box_columns(boxes: Table):
 
 
 def write_boxes(boxes: Table, path, *, format: str,  # pylint: disable=redefined-builtin
-                images: Optional[Table] = None) -> List[SkippedEntry]:
+                ) -> List[SkippedEntry]:
     """Write a boxes table as a COCO JSON, a YOLO folder or an Open Images CSV.
 
     ``format``: "coco" (``path`` is the .json to create), "yolo" (``path``
@@ -374,16 +372,15 @@ def write_boxes(boxes: Table, path, *, format: str,  # pylint: disable=redefined
     images" (``path`` is the .csv to create). Nothing is overwritten: an
     existing .json/.csv raises ``FileExistsError``; existing YOLO label files
     with other content are left alone and returned as skipped. Image sizes
-    (needed by every format but Open Images in pixels) come from
-    ``images``' width/height columns, the boxes table's, or the image headers.
-    Boxes without a label or coordinates are skipped (returned).
+    (COCO states them; YOLO and Open Images are normalised) come from the
+    image headers. Boxes without a label or coordinates are skipped (returned).
     """
     if format not in WRITE_FORMATS:
         raise ValueError(f"format must be one of {', '.join(map(repr, WRITE_FORMATS))}, "
                          f"got {format!r}")
     path = os.fspath(path)
     column, values, label_var, labels, coordinates, normalized = _box_columns(boxes)
-    widths, heights = _sizes_for_boxes(boxes, column, values, images)
+    widths, heights = _sizes_for_boxes(boxes, column)
     skipped = []
     valid = np.isfinite(coordinates).all(axis=1) & np.array([label is not None for label in labels])
     box_ids = [str(v) for v in boxes.get_column(tables.BOX_ID)] \
@@ -434,25 +431,14 @@ def _extra_for_writing(boxes: Table, rows) -> Dict[str, list]:
     return extra
 
 
-def _sizes_for_boxes(boxes: Table, column, values, images: Optional[Table]):
-    for source in (images, boxes):
-        if source is None:
-            continue
-        domain = source.domain
-        if "width" in domain and "height" in domain and domain["width"].is_continuous:
-            src_column = tables.find_image_column(domain)
-            sizes = {str(v): (w, h) for v, w, h in zip(
-                source.get_column(src_column), source.get_column("width"),
-                source.get_column("height"))}
-            if all(v in sizes for v in values):
-                return (np.array([sizes[v][0] for v in values], dtype=float),
-                        np.array([sizes[v][1] for v in values], dtype=float))
+def _sizes_for_boxes(boxes: Table, column):
+    """The stored size of each box's image, from the headers (each image once)."""
     locations = tables.image_locations(boxes, column)
     unique = list(dict.fromkeys(locations))
     w, h = probe_sizes(unique)
     where = {loc: k for k, loc in enumerate(unique)}
-    return (np.array([w[where[loc]] for loc in locations]),
-            np.array([h[where[loc]] for loc in locations]))
+    return (np.array([w[where[loc]] for loc in locations], dtype=float).reshape(-1),
+            np.array([h[where[loc]] for loc in locations], dtype=float).reshape(-1))
 
 
 # ----------------------------------------------------------------- cropping
