@@ -22,6 +22,11 @@ each into a fresh folder:
                    against an exclusive create straight under the final
                    name (what copy did before issue 17): the cost of never
                    leaving a truncated file under the real name
+  place, processes the same primitive in one worker process per core (fork,
+                   batches of 64): what worker processes would give
+                   save_files, which has none since issue 17 (they were
+                   slower than one thread on the busy 2-core machine);
+                   rerun this on a quiet machine to see if they matter
   link             hard links (with SHA-256), and without hashing
   rerun            copy mode into the folder already filled: nothing written
   peer             orange3-imageanalytics' own save function on --peer-n files
@@ -89,6 +94,13 @@ def fresh(name: str) -> Path:
     path = WORK / "out" / _RUN / f"{name}-{_counter[0]}"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def place_batch(batch):
+    """Worker-process side of "place, processes": place each (source, folder)."""
+    for source, folder in batch:
+        placing.place(placing.PlaceJob(source, folder, os.path.basename(source)))
+    return len(batch)
 
 
 def timed(fn):
@@ -164,11 +176,26 @@ def main():
         return lambda: saving.save_files(sources, fresh("link"), labels=labels,
                                          mode="link", hash_links=hash_links)
 
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    n_procs = max(2, cores())
+    processes = ProcessPoolExecutor(n_procs, mp_context=multiprocessing.get_context("fork"))
+    list(processes.map(place_batch, [[]] * n_procs))  # started before timing
+
+    def place_processes():
+        out = fresh("place-processes")
+        folders = {label: out / label for label in set(labels)}
+        for folder in folders.values():
+            folder.mkdir(parents=True)
+        pairs = [(source, str(folders[label])) for source, label in zip(sources, labels)]
+        assert sum(processes.map(place_batch, [pairs[i:i + 64]
+                                               for i in range(0, n, 64)])) == n
+
     rerun_folder = fresh("rerun")
     saving.save_files(sources, rerun_folder, labels=labels)
     kinds = {"cp": cp, "copy": copy, "copy_threads": copy_threads, "sha256": hashing,
              "place": place_files("unnamed"), "place_named": place_files("named"),
-             "place_straight": place_files("straight"),
+             "place_straight": place_files("straight"), "place_processes": place_processes,
              "link": link(), "link_nohash": link(False),
              "rerun": lambda: saving.save_files(sources, rerun_folder, labels=labels)}
     times = {kind: [] for kind in kinds}
@@ -183,8 +210,9 @@ def main():
                 assert len(result.saved) == n, result.summary()
             if kind == "rerun":
                 assert len(result.already_present) == n
-    (t_cp, t_copy, t_threads, t_hash, t_place, t_named, t_straight, t_link, t_link_nohash,
-     t_rerun) = (min(times[k]) for k in kinds)
+    processes.shutdown()
+    (t_cp, t_copy, t_threads, t_hash, t_place, t_named, t_straight, t_processes, t_link,
+     t_link_nohash, t_rerun) = (min(times[k]) for k in kinds)
 
     def line(name, seconds, note=""):
         print(f"{name:<28} {seconds:7.2f} s  {n / seconds:9,.0f} files/s  "
@@ -198,6 +226,8 @@ def main():
     line("  place: unnamed + link", t_place, f"({t_place / t_straight:.2f} x straight)")
     line("  place: temporary name", t_named, f"({t_named / t_straight:.2f} x straight)")
     line("  place: straight to name", t_straight, "(no kill safety: before issue 17)")
+    line(f"  place: {n_procs} processes", t_processes,
+         f"({t_place / t_processes:.2f} x as fast as one thread)")
     line("save_images link", t_link)
     line("  link without SHA-256", t_link_nohash)
     line("rerun (all already present)", t_rerun)

@@ -192,3 +192,44 @@ class TestOWPredictionsToFolders(base.WidgetTest):
         self.assertTrue(self.widget.Error.no_predictions.is_shown())
         self.send_signal(self.widget.Inputs.predictions, None)
         self.assertFalse(self.widget.Error.no_predictions.is_shown())
+
+    # -- issue 17, items 3, 9 and 11
+
+    def test_widget_saves_again_after_the_folder_was_emptied(self):
+        from AnyQt.QtWidgets import QPushButton
+        tmp_path = Path(self.tmpdir())
+        data = self.predictions(tmp_path, with_class=True)
+        w = self.widget
+        self.send_signal(w.Inputs.predictions, data)
+        w.min_confidence, w.use_review = 0, False
+        w.set_folder(str(tmp_path / "out"))
+        save, = [b for b in w.buttonsArea.findChildren(QPushButton) if b.text() == "Save"]
+        for _ in range(2):
+            save.click()
+            self.wait_until_finished()
+            self.assertEqual(len(list((tmp_path / "out").rglob("*.jpg"))), 5)
+            self.assertIn("5 saved", w.info_label.text())
+            shutil.rmtree(tmp_path / "out")  # the user empties the folder
+            self.assertTrue(save.isEnabled())
+
+    def test_contexts_stay_small_on_wide_tables(self):
+        import pickle
+        from tests.test_owsaveimages import embedding_table
+        data = embedding_table()  # 1,000 numbers; categorical metas count as predictions
+        w = self.widget
+        self.send_signal(w.Inputs.predictions, data)
+        w.prediction_column = data.domain["group"]
+        settings = w.settingsHandler.pack_data(w)
+        self.assertLess(len(pickle.dumps(settings)), 2000)
+        w2 = self.create_widget(OWPredictionsToFolders, stored_settings=settings)
+        self.send_signal(w2.Inputs.predictions, data, widget=w2)
+        self.assertIs(w2.prediction_column, data.domain["group"])
+
+    def test_a_full_disk_is_an_error_that_names_it(self):
+        from orangecontrib.imagelab.api.saving import SaveReport, SortReport
+        report = SaveReport(folder="/media/usb/out", n_inputs=3,
+                            stopped="the disk holding /media/usb/out is full")
+        self.widget.on_done(SortReport(save=report, prediction_column="p", decisions=[],
+                                       confidence=np.array([])))
+        self.assertIn("Saving stopped: the disk holding /media/usb/out is full",
+                      str(self.widget.Error.stopped))

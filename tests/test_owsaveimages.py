@@ -150,3 +150,62 @@ class TestOWSaveImages(base.WidgetTest):
         self.assertEqual(w2.by_column.name, "group")
         self.assertEqual(w2.mode, "link")
         self.assertEqual(w2.folder, str(self.tmp / "auto"))
+
+    # -- issue 17, items 9 and 11: save again after the folder was emptied;
+    # small context settings on wide tables, and old workflows still load
+
+    def test_save_again_after_the_folder_was_emptied(self):
+        import shutil
+        from AnyQt.QtWidgets import QPushButton
+        w = self.widget
+        w.set_folder(str(self.tmp / "out"))
+        self.send_signal(w.Inputs.data, self.data)
+        save, = [b for b in w.buttonsArea.findChildren(QPushButton) if b.text() == "Save"]
+        save.click()
+        self.wait_until_finished()
+        self.assertEqual(len(self.files(self.tmp / "out")), 6)
+        shutil.rmtree(self.tmp / "out")  # the user empties the folder
+        self.assertTrue(save.isEnabled())
+        save.click()
+        self.wait_until_finished()
+        self.assertEqual(len(self.files(self.tmp / "out")), 6)
+        self.assertIn("6 saved", w.info_label.text())
+
+    def test_contexts_store_the_categorical_columns_only(self):
+        import pickle
+        data = embedding_table()
+        w = self.widget
+        self.send_signal(w.Inputs.data, data)
+        w.by_column = data.domain["group"]
+        settings = w.settingsHandler.pack_data(w)
+        self.assertLess(len(pickle.dumps(settings)), 2000)  # Orange's handler: ~27 KB
+        w2 = self.create_widget(OWSaveImages, stored_settings=settings)
+        self.send_signal(w2.Inputs.data, data, widget=w2)
+        self.assertIs(w2.by_column, data.domain["group"])
+
+    def test_old_workflows_with_every_column_in_their_context_still_load(self):
+        from Orange.widgets.settings import Context, DomainContextHandler
+        data = embedding_table()
+        attributes, metas = DomainContextHandler().encode_domain(data.domain)
+        old = Context(attributes=attributes, metas=metas,
+                      values={"by_column": ("group", 101), "__version__": 1})
+        w = self.create_widget(OWSaveImages, stored_settings={
+            "context_settings": [old], "mode": "link", "__version__": 1})
+        self.send_signal(w.Inputs.data, data, widget=w)
+        self.assertIs(w.by_column, data.domain["group"])
+        self.assertEqual(w.mode, "link")
+        self.assertEqual((w.current_context.attributes, w.current_context.metas),
+                         ({"category": 1}, {"group": 1}))
+
+
+def embedding_table(n_features=1000):
+    """An embedded table as wide as a real one: 1,000 numbers, a class, a group, an image."""
+    import numpy as np
+    from Orange.data import ContinuousVariable, DiscreteVariable, Domain, Table
+    from orangecontrib.imagelab.tables import image_variable
+    features = [ContinuousVariable(f"n{i:04}") for i in range(n_features)]
+    domain = Domain(features, DiscreteVariable("category", values=["a", "b"]),
+                    [image_variable("image"), DiscreteVariable("group", values=["x", "y"])])
+    metas = np.array([["a.jpg", 0], ["b.jpg", 1]], dtype=object)
+    return Table.from_numpy(domain, np.zeros((2, n_features)), np.array([0, 1]), metas)
+

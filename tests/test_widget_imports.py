@@ -11,9 +11,9 @@ import orangecontrib.imagelab.widgets as widgets
 PACKAGE = "orangecontrib.imagelab"
 WIDGETS_DIR = os.path.dirname(os.path.abspath(widgets.__file__))
 
-#: Modules owned by the saving rework (issue 17, item 10) that still import the
-#: core; each entry must still need it (the test below says when to remove it).
-NOT_YET_MIGRATED = {"utils/savefolder.py"}
+#: Modules that still import the core; each entry must still need it (the
+#: test below says when to remove it).
+NOT_YET_MIGRATED = set()
 
 
 def widget_modules():

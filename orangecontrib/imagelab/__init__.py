@@ -25,6 +25,7 @@ _API = {
     "save_images": "api.saving",
     "sort_predictions": "api.saving",
     "SaveReport": "api.saving",
+    "read_manifest": "api.saving",
     "SortReport": "api.saving",
     "detect_labels": "api.labels",
     "filter_by_label": "api.labels",

@@ -8,8 +8,10 @@
     ...                           min_confidence=0.8, review_below=0.5)  # doctest: +SKIP
     >>> result.sorted, result.review, result.rejected                  # doctest: +SKIP
 
-Nothing is ever deleted or overwritten (see ``core.saving``); a rerun into
-the same folder finds the files already there and writes nothing twice.
+Nothing is ever deleted or overwritten (see ``core.store.saving``); a rerun
+into the same folder finds the files already there and writes nothing twice.
+``read_manifest(folder / "manifest.csv")`` reads a manifest back, values
+exactly as written (the spreadsheet-safe escaping undone).
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -21,13 +23,14 @@ from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.core.store import saving as core
 from orangecontrib.imagelab.core import options
 from orangecontrib.imagelab.core.progress import ProgressCallback
+from orangecontrib.imagelab.core.store.manifest import read_manifest
 from orangecontrib.imagelab.core.store.saving import (
-    MODES, FORMATS, SaveReport, SavedFile, SkippedFile, TargetFolderError)
+    FORMATS, MODES, SavedFile, SaveReport, SkippedFile, TargetFolderError, short_path)
 
 __all__ = ["save_images", "sort_predictions", "plan_predictions", "SaveReport", "SortReport",
            "PredictionPlan",
            "categorical_columns", "find_prediction_columns", "TargetFolderError",
-           "MODES", "FORMATS", "REVIEW_FOLDER"]
+           "MODES", "FORMATS", "REVIEW_FOLDER", "read_manifest", "short_path"]
 
 REVIEW_FOLDER = "_review"
 _REVIEW_KEY = ("review",)  # a label that no class value can equal
@@ -309,7 +312,8 @@ def sort_predictions(data: Table, folder, *, prediction_column: ColumnSpec = Non
         destination = report.destinations[k]
         saved_as[i] = destination or ""
         if destination is None:
-            status[i] = f"skipped: {skipped.get(k, 'not saved')}"
+            status[i] = f"skipped: {skipped[k]}" if k in skipped else \
+                "not saved: saving stopped" if report.stopped else "skipped: not saved"
         else:
             status[i] = "saved"
     for item in report.already_present:

@@ -6,8 +6,7 @@ from AnyQt.QtCore import Qt
 
 from Orange.data import DiscreteVariable, Table
 from Orange.widgets import gui
-from Orange.widgets.settings import ContextSetting, DomainContextHandler, Setting
-from Orange.widgets.utils.concurrent import TaskState
+from Orange.widgets.settings import ContextSetting, Setting
 from Orange.widgets.utils.itemmodels import VariableListModel
 from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Input, Msg, Output
@@ -15,8 +14,9 @@ from Orange.widgets.widget import Input, Msg, Output
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.api.saving import (
     SortReport, find_prediction_columns, plan_predictions, sort_predictions)
+from orangecontrib.imagelab.widgets.utils.contexts import CategoricalContextHandler
 from orangecontrib.imagelab.widgets.utils.savefolder import (
-    MODE_ITEMS, SaveToFolderWidget, progress_callback, value_combo)
+    MODE_ITEMS, SaveToFolderWidget, TaskState, progress_callback, value_combo)
 
 
 def run(data: Table, folder: str, column: str, min_confidence: float,
@@ -45,7 +45,10 @@ class OWPredictionsToFolders(SaveToFolderWidget):
         review = Output("Review", Table)
         rejected = Output("Rejected", Table)
 
-    settingsHandler = DomainContextHandler()
+    # Stores the categorical columns only (see utils/contexts.py), not every
+    # feature of the predicted table.
+    settingsHandler = CategoricalContextHandler()
+    settings_version = 2
     prediction_column: Optional[DiscreteVariable] = ContextSetting(None)
     min_confidence: int = Setting(80)  # percent
     use_review: bool = Setting(True)
@@ -61,6 +64,11 @@ class OWPredictionsToFolders(SaveToFolderWidget):
         no_probabilities = Msg(
             "'{}' has no probabilities, so every image goes to its predicted "
             "class: in Predictions, show probabilities for 'Classes known to the model'.")
+
+    @classmethod
+    def migrate_context(cls, context, version):
+        if version is None or version < 2:
+            CategoricalContextHandler.shrink(context)  # all columns were stored
 
     def __init__(self):
         super().__init__()
@@ -162,8 +170,8 @@ class OWPredictionsToFolders(SaveToFolderWidget):
         self.start(run, self.data, self.target_folder(), self.prediction_column.name,
                    min_conf, review, max_images, self.mode)
 
-    def _n_inputs(self, result: SortReport) -> int:
-        return result.save.n_inputs
+    def _save_report(self, result: SortReport):
+        return result.save
 
     def _set_result(self, result: Optional[SortReport]):
         self._send(result)

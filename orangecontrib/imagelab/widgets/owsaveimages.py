@@ -6,16 +6,16 @@ from AnyQt.QtCore import Qt
 
 from Orange.data import DiscreteVariable, Table
 from Orange.widgets import gui
-from Orange.widgets.settings import ContextSetting, DomainContextHandler, Setting
-from Orange.widgets.utils.concurrent import TaskState
+from Orange.widgets.settings import ContextSetting, Setting
 from Orange.widgets.utils.itemmodels import DomainModel
 from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Input, Msg
 
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.api.saving import FORMATS, SaveReport, save_images
+from orangecontrib.imagelab.widgets.utils.contexts import CategoricalContextHandler
 from orangecontrib.imagelab.widgets.utils.savefolder import (
-    MODE_ITEMS, SaveToFolderWidget, progress_callback, value_combo)
+    MODE_ITEMS, SaveToFolderWidget, TaskState, progress_callback, value_combo)
 
 FORMAT_ITEMS = (("Same as the source", ""),) + tuple(
     (name.upper(), name) for name in FORMATS)
@@ -39,7 +39,10 @@ class OWSaveImages(SaveToFolderWidget):
     class Inputs:
         data = Input("Data", Table, default=True)
 
-    settingsHandler = DomainContextHandler()
+    # Stores the categorical columns only: an embedding's 1,000 numbers would
+    # make each context ~27 KB of the saved workflow (see utils/contexts.py).
+    settingsHandler = CategoricalContextHandler()
+    settings_version = 2
     by_column: Optional[DiscreteVariable] = ContextSetting(None)
     mode: str = Setting("copy")
     format: str = Setting("")
@@ -77,6 +80,11 @@ class OWSaveImages(SaveToFolderWidget):
                              "'name (2).jpg', identical files are skipped.")
         self._mode_changed(commit=False)
         self._add_buttons()
+
+    @classmethod
+    def migrate_context(cls, context, version):
+        if version is None or version < 2:
+            CategoricalContextHandler.shrink(context)  # all columns were stored
 
     def _mode_changed(self, commit=True):
         self.convert_box.setEnabled(self.mode == "convert")

@@ -1,6 +1,12 @@
 """What Save Images and Predictions to Folders share: a target folder, a
 Save button with an auto-save checkbox (off by default), Cancel, progress and
-a summary of what was written."""
+a summary of what was written.
+
+The Save button stays enabled whenever there is something to save: the
+files on disk change outside Orange (a user empties the folder), so "nothing
+changed since the last save" is never a reason to refuse saving again; a
+second save writes only what is missing.
+"""
 import os
 from typing import Optional
 
@@ -8,24 +14,18 @@ from AnyQt.QtWidgets import QComboBox, QFileDialog, QLabel
 
 from Orange.widgets import gui
 from Orange.widgets.settings import Setting
-from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
 from Orange.widgets.widget import Msg, OWWidget
 
-from orangecontrib.imagelab.core.errors import Cancelled
+from orangecontrib.imagelab.api import Cancelled, SkippedEntry, skipped_summary
+from orangecontrib.imagelab.api.saving import short_path
 from orangecontrib.imagelab.widgets.utils.messages import error_text
+from orangecontrib.imagelab.widgets.utils.tasks import (  # noqa: F401 (re-exported)
+    TaskState, TaskWidgetMixin, progress_callback)
 
 #: (label shown, value stored) for the file modes.
 MODE_ITEMS = (("Copy files (byte for byte)", "copy"),
               ("Hard-link files (no extra space)", "link"),
               ("Convert (re-encode, optionally smaller)", "convert"))
-
-
-def progress_callback(state: TaskState):
-    def callback(fraction: float) -> None:
-        if state.is_interruption_requested():
-            raise Cancelled()
-        state.set_progress_value(100 * fraction)
-    return callback
 
 
 def value_combo(widget, box, attr: str, items, callback=None) -> QComboBox:
@@ -48,7 +48,7 @@ def value_combo(widget, box, attr: str, items, callback=None) -> QComboBox:
     return combo
 
 
-class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
+class SaveToFolderWidget(OWWidget, TaskWidgetMixin, openclass=True):
     """Base of the saving widgets; subclasses implement ``_start_task``,
     ``_set_result`` and ``send_report``."""
     folder: str = Setting("")
@@ -60,6 +60,7 @@ class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
     class Error(OWWidget.Error):
         no_folder = Msg("Choose a folder to save into.")
         failed = Msg("{}")
+        stopped = Msg("Saving stopped: {}")
 
     class Warning(OWWidget.Warning):
         skipped = Msg("{}")
@@ -70,7 +71,7 @@ class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
 
     def __init__(self):
         OWWidget.__init__(self)
-        ConcurrentWidgetMixin.__init__(self)
+        TaskWidgetMixin.__init__(self)
         self.result = None
         box = gui.hBox(self.controlArea, "Folder")
         self.folder_label = QLabel(wordWrap=True, minimumWidth=220)
@@ -85,8 +86,9 @@ class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
         self.cancel_button = gui.button(self.buttonsArea, self, "Cancel",
                                         callback=self.cancel_saving, autoDefault=False)
         self.cancel_button.setEnabled(False)
-        gui.auto_commit(self.buttonsArea, self, "auto_save", "Save", box=False,
-                        checkbox_label="Save automatically", commit=self.commit)
+        box = gui.auto_commit(self.buttonsArea, self, "auto_save", "Save", box=False,
+                              checkbox_label="Save automatically", commit=self.commit)
+        self.save_button = box.button
 
     def target_folder(self) -> str:
         """The folder to write into; "~" in the setting means the home folder
@@ -120,6 +122,7 @@ class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
             self.Error.no_folder()
             return
         self.Warning.skipped.clear()
+        self.Error.stopped.clear()
         self.cancel_button.setEnabled(True)
         self.info_label.setText(f"Saving into {self.target_folder()} …")
         self._start_task()
@@ -133,32 +136,36 @@ class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
     def _set_result(self, result: Optional[object]):
         raise NotImplementedError
 
+    def _idle(self):
+        """Saving ended: Cancel off, Save on (saving again writes what is missing)."""
+        self.cancel_button.setEnabled(False)
+        self.save_button.setEnabled(self._has_input())
+
     def cancel_saving(self):
         self.cancel()
-        self.cancel_button.setEnabled(False)
+        self._idle()
         self.Information.cancelled()
         self.info_label.setText("Cancelled.")
 
     def on_done(self, result):
-        self.cancel_button.setEnabled(False)
+        self._idle()
         self.result = result
+        save = self._save_report(result)
         self.info_label.setText(result.summary())
-        if result.skipped:
-            n = self._n_inputs(result)
-            self.Warning.skipped(f"{len(result.skipped):,} of {n:,} files skipped: "
-                                 + self._skipped_names(result.skipped))
+        if save.skipped:
+            self.Warning.skipped(skipped_summary(
+                [SkippedEntry(short_path(s.path), s.reason) for s in save.skipped],
+                save.n_inputs))
+        if save.stopped:
+            self.Error.stopped(save.stopped)
         self._set_result(result)
 
-    @staticmethod
-    def _skipped_names(skipped, shown=3):
-        from orangecontrib.imagelab.core.store.saving import skipped_names
-        return skipped_names(skipped, shown)
-
-    def _n_inputs(self, result) -> int:
-        return result.n_inputs
+    def _save_report(self, result):
+        """The ``SaveReport`` in a task's result."""
+        return result
 
     def on_exception(self, ex: Exception):
-        self.cancel_button.setEnabled(False)
+        self._idle()
         if isinstance(ex, Cancelled):
             self.Information.cancelled()
             return
@@ -176,6 +183,8 @@ class SaveToFolderWidget(OWWidget, ConcurrentWidgetMixin, openclass=True):
                  ("Skipped", f"{len(report.skipped):,}")]
         if report.manifest:
             items.append(("Manifest", report.manifest))
+        if report.stopped:
+            items.append(("Stopped", report.stopped))
         self.report_items("Saved files", items)
         if report.skipped:
             self.report_items("Skipped files", [(s.path, s.reason)
