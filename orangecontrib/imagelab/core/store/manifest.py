@@ -9,6 +9,8 @@ The rules, each for a failure seen in the field:
 * **Never through a link.** The file is opened with ``O_NOFOLLOW``: a
   ``manifest.csv`` that is a symbolic link (even a dangling one) is refused
   (``ManifestLinkError``), never written through.
+* **One header.** A new manifest appears whole, its header written aside
+  and linked into place, so two runs that start together write one header.
 * **Whole rows.** Rows gather in memory and go out in one ``write`` of whole
   rows a few times a second (a write per file would cost more than copying
   a small photo), and when the run ends, also by Cancel or an error. A
@@ -33,7 +35,8 @@ from datetime import datetime, timezone
 from typing import Dict, List, Optional, Sequence
 
 from .names import printable
-from .placing import DISK_FULL, remove_quietly, temp_path
+from .placing import (DISK_FULL, PlaceError, PlaceJob, commit, remove_quietly, temp_path,
+                      write_staged)
 
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_FIELDS = ("time", "source", "destination", "label", "sha256", "bytes",
@@ -90,17 +93,12 @@ class ManifestWriter:
         self._writer = csv.writer(self._rows)
         self._flushed = time.monotonic()
         self._clock = (None, "")
-        try:
-            new = True
-            fd = os.open(self.path, _O_MANIFEST | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            new = False
-            fd = self._open_existing()
+        fd = self._open(folder)
         self._fd = fd
         self._reserve = None
         self.reserve_used = False
         try:
-            if new or os.fstat(fd).st_size == 0:
+            if os.fstat(fd).st_size == 0:  # an empty file that was there before
                 self._writer.writerow(MANIFEST_FIELDS)
             else:
                 self._end_last_row()
@@ -110,13 +108,27 @@ class ManifestWriter:
             os.close(fd)
             raise
 
-    def _open_existing(self) -> int:
+    def _open(self, folder: str, create: bool = True) -> int:
+        """Open for appending; a new manifest appears whole, with its header,
+        so a second run starting at the same moment never writes another."""
         try:
             return os.open(self.path, _O_MANIFEST)
+        except FileNotFoundError:
+            if not create:
+                raise
         except OSError as err:
             if os.path.islink(self.path):
                 raise ManifestLinkError(err.errno, "is a symbolic link", self.path) from err
             raise
+        header = io.StringIO()
+        csv.writer(header).writerow(MANIFEST_FIELDS)
+        staged = write_staged(folder, lambda out: out.write(header.getvalue().encode()))
+        try:
+            commit(PlaceJob(self.path, folder, MANIFEST_NAME, "move", numbered=False), staged)
+        except PlaceError as err:  # another run made it first (else the cause)
+            if not os.path.lexists(self.path) and isinstance(err.__cause__, OSError):
+                raise err.__cause__ from err
+        return self._open(folder, create=False)
 
     def _end_last_row(self) -> None:
         """Start a new line if a killed run left the last row without one."""
