@@ -8,7 +8,8 @@ from orangewidget.workflow.discovery import widget_desc_from_module
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "doc")
 WIDGET_MODULES = ["owimportimages", "owimageembedding", "owimagegrid", "owimageviewer",
                   "owimagelabels", "owsaveimages", "owpredictionstofolders",
-                  "owlabelimages", "owsnapshot", "owimageissues", "owcropboxes"]
+                  "owlabelimages", "owsnapshot", "owimageissues", "owcropboxes",
+                  "owdatasetsubset", "owdownloadimages"]
 
 
 def test_sphinx_builds_without_warnings(tmp_path):

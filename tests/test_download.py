@@ -259,7 +259,9 @@ def test_sizes_are_stored_pixels_as_boxes_count_them(tmp_path):
     exif[0x0112] = 6  # shown rotated, 20 wide and 40 high; stored 40 x 20
     path = tmp_path / "r.jpg"
     image.save(path, exif=exif)
-    assert check_image(str(path)) == ("JPEG", 40, 20)
+    info = check_image(str(path))
+    assert (info.format, info.width, info.height, info.display_size) == \
+        ("JPEG", 40, 20, (20, 40))
     truncated = make_truncated_jpeg(tmp_path / "t.jpg", size=(200, 150))
     with pytest.raises(ImageError, match="truncated JPEG"):
         check_image(str(truncated))
@@ -321,3 +323,19 @@ def test_boxes_follow_the_downloaded_files_in_pixels(server, tmp_path):
     assert tables.image_locations(out) == [str(tmp_path / "a.jpg")] * 2
     assert list(out.get_column("source url")) == [urls[0]] * 2
     assert list(out.get_column("box id")) == ["a-0", "a-1"]
+
+
+def test_rotated_photos_show_their_shown_size_and_boxes_use_stored_pixels(tmp_path):
+    image = Image.new("RGB", (40, 20), (9, 9, 9))
+    exif = image.getexif()
+    exif[0x0112] = 6
+    source = tmp_path / "src.jpg"
+    image.save(source, exif=exif)
+    data = url_table([source.as_uri()], ids=["r"])
+    boxes = tables.boxes_table(tables.image_variable("url"), [source.as_uri()], ["x"],
+                               np.array([[0.5, 0.5, 1, 1]]), image_ids=["r"],
+                               box_ids=["r-0"], normalized=True)
+    result = download_images(data, tmp_path / "out", boxes=boxes)
+    assert (result.data.get_column("width")[0], result.data.get_column("height")[0]) == (20, 40)
+    coords, _ = tables.box_coordinates(result.boxes)
+    np.testing.assert_allclose(coords, [[20, 10, 40, 20]])

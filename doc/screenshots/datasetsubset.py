@@ -18,7 +18,8 @@ def main():
     while time.time() < end and (widget.task is not None or widget.result is None):
         app.processEvents()
         time.sleep(0.01)
-    widget.resize(420, 620)
+    widget.class_list.filter_edit.setText("")
+    widget.resize(460, 640)
     widget.show()
     app.processEvents()
     out = save(widget, "datasetsubset", fit=False)

@@ -22,7 +22,7 @@ def main():
         url = broken.domain["url"]
         column = broken.domain.metas.index(url)
         ids = broken.domain.metas.index(broken.domain["image id"])
-        broken.metas[-2, column] = "https://example.invalid/photos/missing.jpg"
+        broken.metas[-2, column] = "http://127.0.0.1:9/photos/missing.jpg"  # nothing listens there
         broken.metas[-1, column] = "ftp://example.org/photo.jpg"
         broken.metas[-2, ids] = "missing"
         broken.metas[-1, ids] = "ftp-photo"

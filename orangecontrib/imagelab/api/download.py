@@ -8,7 +8,8 @@
 ``data`` keeps every input column and row order (failed rows left out) and
 adds, first among the metas, ``image`` (the local file, relative to the
 folder: ``type=image``, ``origin=<folder>``), then at the end ``source url``,
-``size`` (bytes), ``width`` and ``height`` (stored pixels). The URL column
+``size`` (bytes), ``width`` and ``height`` (as shown, after the EXIF
+orientation, like Import Images). The URL column
 itself stays, without the ``type=image`` mark, so the local column is the
 one image column. ``failed_data`` holds the failed input rows with a
 ``reason`` meta, to inspect or to feed back for another try.
@@ -16,7 +17,9 @@ one image column. ``failed_data`` holds the failed input rows with a
 With ``boxes`` (a boxes table whose image column holds the same URLs, e.g.
 Dataset Subset's), ``result.boxes`` has the boxes of the downloaded images,
 re-pointed at the local files and, if they were fractions, converted to
-pixels of the downloaded images; boxes of failed images are left out.
+pixels of the downloaded images (the stored pixels, before any EXIF
+rotation, as the boxes convention counts them); boxes of failed images are
+left out.
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
@@ -205,6 +208,12 @@ def _count(name: str) -> ContinuousVariable:
     return ContinuousVariable(name, number_of_decimals=0)
 
 
+def _shown(size, orientation):
+    """(width, height, bytes) as a viewer shows the image (EXIF orientation)."""
+    width, height, n_bytes = size
+    return (height, width, n_bytes) if orientation in (5, 6, 7, 8) else size
+
+
 def _images_table(data: Table, column: Variable, report, urls, ok) -> Table:
     rows = np.flatnonzero(ok)
     domain = data.domain
@@ -214,7 +223,7 @@ def _images_table(data: Table, column: Variable, report, urls, ok) -> Table:
     extra = [StringVariable(names[1]), _count(names[2]), _count(names[3]), _count(names[4])]
     metas = [image_var] + [_plain(var) if var is column else var for var in domain.metas] \
         + extra
-    sizes = [report.sizes[i] for i in rows]
+    sizes = [_shown(report.sizes[i], report.orientations[i]) for i in rows]
     new = np.empty((len(rows), len(metas)), dtype=object)
     new[:, 0] = [report.paths[i] for i in rows]
     new[:, 1:1 + len(domain.metas)] = data.metas[rows]

@@ -96,12 +96,16 @@ class OWDatasetSubset(OWWidget, TaskWidgetMixin):
         self.class_list = ClassList()
         self.class_list.changed.connect(self._classes_changed)
         box.layout().addWidget(self.class_list)
+        self.checked_label = QLabel(wordWrap=True)
+        box.layout().addWidget(self.checked_label)
 
         box = gui.vBox(self.controlArea, "Options")
-        gui.spin(box, self, "max_per_class", 1, 1_000_000, label="At most", checked="use_cap",
-                 checkCallback=self.commit.deferred, callback=self.commit.deferred,
-                 controlWidth=80)
-        gui.widgetLabel(box, "  images per class (a fixed random sample)")
+        gui.spin(box, self, "max_per_class", 1, 1_000_000, label="At most, per class:",
+                 checked="use_cap", checkCallback=self.commit.deferred,
+                 callback=self.commit.deferred, controlWidth=90,
+                 tooltip="A random sample of this many images of each class, the same "
+                         "every time (an image picked for one class brings its boxes "
+                         "of the other checked classes along).")
         gui.checkBox(box, self, "use_hierarchy", "Include subclasses (Vehicle → Car, Bus …)",
                      callback=self.commit.deferred)
         gui.checkBox(box, self, "from_boxes", "Images with boxes of the classes",
@@ -210,8 +214,12 @@ class OWDatasetSubset(OWWidget, TaskWidgetMixin):
         self.cancel_button.setEnabled(True)
         self.start(load, metadata)
 
+    def _show_checked(self):
+        self.checked_label.setText("Checked: " + (", ".join(self.classes) or "none"))
+
     def _classes_changed(self):
         self.classes = self.class_list.checked()
+        self._show_checked()
         self.Warning.unknown_classes.clear()
         self.commit.deferred()
 
@@ -261,6 +269,7 @@ class OWDatasetSubset(OWWidget, TaskWidgetMixin):
         if missing:
             self.Warning.unknown_classes(", ".join(missing))
             self.classes = self.class_list.checked()
+        self._show_checked()
 
     def on_done(self, result):
         self.cancel_button.setEnabled(False)

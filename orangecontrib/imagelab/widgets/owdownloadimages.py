@@ -237,16 +237,14 @@ class OWDownloadImages(OWWidget, TaskWidgetMixin):
         self.cancel_button.setEnabled(False)
         self.result = result
         total = len(self.data)
-        self.info_label.setText(
-            f"{result.n_downloaded:,} downloaded, {result.n_present:,} already there, "
-            f"{result.n_failed:,} failed; {result.received / 1e6:,.1f} MB in "
-            f"{result.seconds:,.1f} s.")
-        if result.failed and result.data is None:
-            self.Error.all_failed(skipped_summary(result.failed, total, noun="URLs",
-                                                  verb="failed"))
-        elif result.failed:
-            self.Warning.failed(skipped_summary(result.failed, total, noun="URLs",
-                                                verb="failed"))
+        text = (f"{result.n_downloaded:,} downloaded, {result.n_present:,} already there, "
+                f"{result.n_failed:,} failed; {result.received / 1e6:,.1f} MB in "
+                f"{result.seconds:,.1f} s.")
+        if result.failed:
+            summary = skipped_summary(result.failed, total, noun="URLs", verb="failed")
+            (self.Warning.failed if result.data is not None else self.Error.all_failed)(summary)
+            text += "\n" + summary  # the message bar cuts long texts; here they wrap
+        self.info_label.setText(text)
         if self.boxes is not None and result.boxes is not None \
                 and len(result.boxes) < len(self.boxes):
             self.Warning.boxes_left_out(f"{len(self.boxes) - len(result.boxes):,}")

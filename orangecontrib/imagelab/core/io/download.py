@@ -92,13 +92,16 @@ class DownloadReport:
     ``paths``: each row's file name relative to the folder (None where it
     failed); ``status``: "downloaded", "present" or "failed"; ``sizes``:
     (width, height, bytes) of each row's image (stored pixels; None where
-    failed); ``failed``: ``SkippedEntry(url, reason)`` for each failed row,
-    in row order, with ``failed_rows`` their indices.
+    failed); ``orientations``: each row's EXIF orientation (1 = as stored;
+    5-8 show width and height swapped); ``failed``: ``SkippedEntry(url,
+    reason)`` for each failed row, in row order, with ``failed_rows`` their
+    indices.
     """
     folder: str
     paths: List[Optional[str]]
     status: List[str]
     sizes: List[Optional[Tuple[int, int, int]]]
+    orientations: List[int] = field(default_factory=list)
     failed: List[SkippedEntry] = field(default_factory=list)
     failed_rows: List[int] = field(default_factory=list)
     received: int = 0
@@ -162,13 +165,14 @@ def _existing(folder: str) -> Dict[str, str]:
 _TEXT_STARTS = (b"<!doctype", b"<html", b"<?xml", b"<head", b"<body", b"{", b"[")
 
 
-def check_image(path: str, content_type: str = "") -> Tuple[str, int, int]:
-    """(Pillow format, width, height) of a downloaded file, or ImageError.
+def check_image(path: str, content_type: str = "") -> decoding.ImageInfo:
+    """The header of a downloaded file (format, stored width and height,
+    EXIF orientation), or ImageError.
 
     Checks magic bytes (an HTML page or JSON is named as such), Pillow's
     header and ``verify``, and the end marker (a truncated JPEG fails).
     Width and height are the stored pixels (before any EXIF rotation), as
-    Import Images reports them and box coordinates count them.
+    box coordinates count them; ``display_size`` is what a viewer shows.
     """
     try:
         with open(path, "rb") as f:
@@ -195,7 +199,7 @@ def check_image(path: str, content_type: str = "") -> Tuple[str, int, int]:
                 image.verify()  # chunk checksums (PNG), structure
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, RuntimeError) as err:
         raise as_image_error(path, err) from err
-    return info.format, info.width, info.height
+    return info
 
 
 # --------------------------------------------------------------- the run
@@ -212,6 +216,7 @@ class _Outcome:
     status: str                       # "downloaded" | "present" | "failed"
     name: Optional[str] = None
     size: Optional[Tuple[int, int, int]] = None
+    orientation: int = 1
     error: Optional[str] = None
 
 
@@ -219,11 +224,12 @@ def _present(folder: str, name: str) -> _Outcome:
     """An existing file under the target name: present if it is a readable image."""
     path = os.path.join(folder, name)
     try:
-        _, width, height = check_image(path)
+        info = check_image(path)
     except ImageError as err:
         return _Outcome("failed", error=f"{name} is in the way and is not a readable "
                                         f"image ({err.reason}); move it away and rerun")
-    return _Outcome("present", name, (width, height, os.path.getsize(path)))
+    return _Outcome("present", name, (info.width, info.height, os.path.getsize(path)),
+                    info.orientation)
 
 
 def _fetch(job: _Job, folder: str, client: HttpClient, options: dict,
@@ -248,19 +254,22 @@ def _fetch(job: _Job, folder: str, client: HttpClient, options: dict,
     except OSError as err:  # writing the part: a full disk, no permission
         return _Outcome("failed", error=reason(err, writing=True))
     try:
-        fmt, width, height = check_image(part, fetched.content_type)
+        info = check_image(part, fetched.content_type)
     except ImageError as err:
         remove_quietly(part)  # ours, and useless: the next run starts afresh
         return _Outcome("failed", error=err.reason)
-    name = job.stem + EXTENSIONS.get(fmt, "." + fmt.lower())
+    name = job.stem + EXTENSIONS.get(info.format, "." + info.format.lower())
     try:
+        # linked to its name, never replacing: a taken name with the same
+        # content means it is there already, other content gets "name (2).jpg"
         placed = place(PlaceJob(part, folder, name, how="link unhashed"))
     except ImageLabError as err:  # a PlaceError, its reason from core.errors.reason
         return _Outcome("failed", error=reason(err))
     finally:
         remove_quietly(part)
     return _Outcome("present" if placed.status == "already present" else "downloaded",
-                    os.path.basename(placed.destination), (width, height, placed.bytes))
+                    os.path.basename(placed.destination),
+                    (info.width, info.height, placed.bytes), info.orientation)
 
 
 def _empty(path: str) -> bool:
@@ -384,7 +393,8 @@ def _plan(urls, names, outcomes) -> List[_Job]:
 
 def _report(folder, urls, outcomes, received, seconds) -> DownloadReport:
     report = DownloadReport(folder, [o.name for o in outcomes], [o.status for o in outcomes],
-                            [o.size for o in outcomes], received=received, seconds=seconds)
+                            [o.size for o in outcomes], [o.orientation for o in outcomes],
+                            received=received, seconds=seconds)
     for row, outcome in enumerate(outcomes):
         if outcome.status == "failed":
             report.failed.append(SkippedEntry("" if urls[row] is None else str(urls[row]),

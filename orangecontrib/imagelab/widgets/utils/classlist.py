@@ -41,7 +41,7 @@ class ClassList(QWidget):
         self.proxy = QSortFilterProxyModel(self, filterCaseSensitivity=Qt.CaseInsensitive,
                                            filterRole=NAME_ROLE)
         self.proxy.setSourceModel(self.model)
-        self.view = QListView(uniformItemSizes=True, minimumHeight=160)
+        self.view = QListView(uniformItemSizes=True, minimumHeight=180, minimumWidth=340)
         self.view.setModel(self.proxy)
         layout.addWidget(self.view)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
@@ -90,7 +90,11 @@ class ClassList(QWidget):
 
     @staticmethod
     def _describe(item: QStandardItem, entry) -> None:
-        item.setText(f"{entry.name}   ({count_text(entry.count)})")
+        counts = count_text(entry.count)
+        if counts == "none here" and entry.subclasses:
+            more = ", …" if len(entry.subclasses) > 3 else ""
+            counts = "includes " + ", ".join(entry.subclasses[:3]) + more
+        item.setText(f"{entry.name}   ({counts})")
         tip = f"{entry.name}: {count_text(entry.count)}"
         if entry.subclasses:
             tip += "\nWith the class hierarchy also: " + ", ".join(entry.subclasses[:30])
