@@ -6,7 +6,7 @@
 
 Routes (``<name>`` is a key of ``server.files``; every response to a GET
 is logged in ``server.log`` as ``(path, range header or "", status,
-body bytes sent, user agent)``):
+body bytes sent, user agent)``, before its last bytes are written):
 
     /img/<name>          the file, with Range support (206 / 416)
     /status/<code>       that status, a short text body
@@ -72,6 +72,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def reply(self, status: int, body: bytes = b"", content_type="text/plain",
               headers=(), send_body=True):
+        # logged before anything goes out: a client that has the answer (or
+        # gave up on it after the status line) finds it in the log
+        self.record(status, len(body) if send_body else 0)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -80,7 +83,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if send_body:
             self.wfile.write(body)
-        self.record(status, len(body) if send_body else 0)
 
     def file(self, name: str) -> bytes:
         return self.owner.files[urllib.parse.unquote(name)]
@@ -192,8 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "image/jpeg")
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
         self.record(200, len(data))
+        self.wfile.write(data)
         self.close_connection = True
 
     def route_halves(self, name, hit):
@@ -213,8 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body[:middle])
         self.wfile.flush()
         if self.wait(self.owner.half_pause):
-            self.wfile.write(body[middle:])
             self.record(206 if start else 200, len(body))
+            self.wfile.write(body[middle:])
         else:
             self.record(206 if start else 200, middle)
 
