@@ -19,7 +19,7 @@ def main():
         app.processEvents()
         time.sleep(0.01)
     widget.class_list.filter_edit.setText("")
-    widget.resize(460, 640)
+    widget.resize(460, 800)
     widget.show()
     app.processEvents()
     out = save(widget, "datasetsubset", fit=False)

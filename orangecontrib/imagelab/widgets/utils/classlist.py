@@ -41,7 +41,7 @@ class ClassList(QWidget):
         self.proxy = QSortFilterProxyModel(self, filterCaseSensitivity=Qt.CaseInsensitive,
                                            filterRole=NAME_ROLE)
         self.proxy.setSourceModel(self.model)
-        self.view = QListView(uniformItemSizes=True, minimumHeight=180, minimumWidth=340)
+        self.view = QListView(uniformItemSizes=True, minimumHeight=120, minimumWidth=340)
         self.view.setModel(self.proxy)
         layout.addWidget(self.view)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
