@@ -15,8 +15,8 @@ from Orange.widgets.widget import Input, Msg, Output, OWWidget
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.api import skipped_summary
 from orangecontrib.imagelab.api.embedding import (
-    EmbedResult, clear_cache, embed_images, extract_features, feature_set_descriptions,
-    model_specs)
+    FEATURE_SETS, EmbedResult, clear_cache, embed_images, extract_features,
+    feature_set_descriptions, model_specs)
 from orangecontrib.imagelab.widgets.utils.messages import error_text
 from orangecontrib.imagelab.widgets.utils.tasks import (
     TaskState, TaskWidgetMixin, progress_callback)
@@ -57,12 +57,14 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
         embeddings = Output("Embeddings", Table, default=True)
         skipped = Output("Skipped Images", Table)
 
+    settings_version = 1
     settingsHandler = DomainContextHandler()
     image_column: Optional[Variable] = ContextSetting(None)
     #: a model key (e.g. "efficientnet-lite0") or "hand-made"
     method: str = Setting("efficientnet-lite0")
-    feature_sets: List[str] = Setting(["level_histogram", "histogram_of_gradients"])
-    wavelet_levels: int = Setting(5)
+    feature_sets: List[str] = Setting(["level_histogram", "histogram_of_gradients"],
+                                      check=lambda sets: set(sets) <= set(FEATURE_SETS))
+    wavelet_levels: int = Setting(5, range=(1, 8))
     auto_commit: bool = Setting(True)
 
     want_main_area = False

@@ -1,6 +1,6 @@
 """Image Grid: images on a regular grid, similar ones side by side."""
 import base64
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,14 +61,15 @@ class OWImageGrid(ThumbnailViewMixin, OWWidget, TaskWidgetMixin):
         selected_data = Output("Selected Images", Table, default=True)
         annotated_data = Output("Images", Table)
 
+    settings_version = 1
     settingsHandler = DomainContextHandler()
     image_var: Optional[Variable] = ContextSetting(None)
     label_var: Optional[Variable] = ContextSetting(None)
     color_var: Optional[Variable] = ContextSetting(None)
-    cell_size: int = Setting(96)
+    cell_size: int = Setting(96, range=(32, 320))
     # Selection as [[row, group], ...] for the data whose fingerprint is
     # ``selection_key``; restored when that same data arrives again.
-    selection: list = Setting([], schema_only=True)
+    selection: List[List[int]] = Setting([], schema_only=True)
     selection_key: str = Setting("", schema_only=True)
     auto_commit: bool = Setting(True)
 

@@ -79,18 +79,19 @@ class OWImageLabels(OWWidget, TaskWidgetMixin):
         rejected = Output("Rejected", Table)
         labelled = Output("Labelled Images", Table)
 
+    settings_version = 1
     settingsHandler = DomainContextHandler()
     image_column: Optional[StringVariable] = ContextSetting(None)
     label_text: str = Setting("", schema_only=True)
-    model: str = Setting("efficientnet-lite0")
-    top_k: int = Setting(5)
-    threshold: int = Setting(50)        # percent
+    model: str = Setting("efficientnet-lite0", choices=tuple(key for key, _ in MODELS))
+    top_k: int = Setting(5, range=(1, 20))
+    threshold: int = Setting(50, range=(1, 99))         # percent
     use_review: bool = Setting(True)
-    review_min: int = Setting(20)       # percent
+    review_min: int = Setting(20, range=(0, 99))        # percent
     use_cap: bool = Setting(False)
-    max_scanned: int = Setting(1000)
+    max_scanned: int = Setting(1000, range=(1, 10_000_000))
     use_stop: bool = Setting(False)
-    stop_after_misses: int = Setting(200)
+    stop_after_misses: int = Setting(200, range=(1, 1_000_000))
     auto_apply: bool = Setting(True)
 
     want_main_area = False

@@ -1,5 +1,5 @@
 """Image Viewer: any table of images as thumbnails, fast even with 20,000 rows."""
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
@@ -15,10 +15,11 @@ from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.widgets.utils.imagetable import (
     LazyLocations, selection_key, skipped_message)
 from orangecontrib.imagelab.widgets.utils.imageviews import ThumbnailGrid
+from orangecontrib.imagelab.widgets.utils.settings import SettingsCheckMixin
 from orangecontrib.imagelab.widgets.utils.thumbnailwidget import ThumbnailViewMixin
 
 
-class OWImageViewer(ThumbnailViewMixin, OWWidget):
+class OWImageViewer(ThumbnailViewMixin, OWWidget, SettingsCheckMixin):
     name = "Image Viewer"
     description = "Show the images of a table as thumbnails; preview one at full size."
     icon = "icons/ImageViewer.svg"
@@ -32,12 +33,13 @@ class OWImageViewer(ThumbnailViewMixin, OWWidget):
         selected_data = Output("Selected Images", Table, default=True)
         data = Output("Data", Table)
 
+    settings_version = 1
     settingsHandler = DomainContextHandler()
     image_var: Optional[Variable] = ContextSetting(None)
     title_var: Optional[Variable] = ContextSetting(None)
-    cell_size: int = Setting(128)
+    cell_size: int = Setting(128, range=(32, 512))
     # Selected row indices of the data whose fingerprint is ``selection_key``.
-    selection: list = Setting([], schema_only=True)
+    selection: List[int] = Setting([], schema_only=True)
     selection_key: str = Setting("", schema_only=True)
     auto_commit: bool = Setting(True)
 
@@ -51,7 +53,8 @@ class OWImageViewer(ThumbnailViewMixin, OWWidget):
     # No heavy computation runs here: thumbnails are decoded by the view's
     # background loader, only for the tiles on screen.
     def __init__(self):
-        super().__init__()
+        OWWidget.__init__(self)
+        SettingsCheckMixin.__init__(self)
         self.data: Optional[Table] = None
         self.locations = []
         self.failed = {}

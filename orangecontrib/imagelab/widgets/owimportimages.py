@@ -27,6 +27,13 @@ ANNOTATION_FILTERS = ("Annotation and box files (*.csv *.tsv *.json *.xml *.yaml
                       "All files (*)")
 
 
+def is_recent_path(item: list) -> bool:
+    """Whether ``item`` is a RecentPath.to_list() list: [abspath, prefix, relpath,
+    title, sheet, file format], the first a path and the others text or None."""
+    return 3 <= len(item) <= 6 and isinstance(item[0], str) and bool(item[0]) and \
+        all(part is None or isinstance(part, str) for part in item[1:])
+
+
 def run(source: str, check_full: bool, allow_outside: bool, annotations: Optional[str],
         state: TaskState) -> ImportResult:
     """Import ``source`` off the GUI thread, reporting percentages."""
@@ -75,11 +82,12 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
         boxes = Output("Boxes", Table)
         skipped = Output("Skipped Files", Table)
 
+    settings_version = 1
     #: Recent sources, as RecentPath.to_list() lists (literals); the first is current.
-    recent_paths: List[list] = Setting([])
+    recent_paths: List[list] = Setting([], check=lambda paths: all(map(is_recent_path, paths)))
     #: An extra annotation or box file for a folder or zip source, as
     #: RecentPath.to_list() (a literal); empty: none (one found in the folder is used).
-    annotations_path: list = Setting([])
+    annotations_path: list = Setting([], check=lambda path: not path or is_recent_path(path))
     check_full: bool = Setting(False)
     allow_outside: bool = Setting(False)
 

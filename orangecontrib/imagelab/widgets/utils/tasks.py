@@ -1,6 +1,7 @@
 """How every Image Lab widget runs a job off the GUI thread.
 
-Two pieces, used by every widget that runs a core job:
+Two pieces, used by every widget that runs a core job (``TaskWidgetMixin``
+also checks the widget's settings first: see ``widgets.utils.settings``):
 
 - ``TaskWidgetMixin``: Orange's ``ConcurrentWidgetMixin`` whose Cancel, new
   input and deletion never wait for the job. Orange's mixin waits for the
@@ -20,16 +21,23 @@ from typing import Callable, Optional
 from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
 
 from orangecontrib.imagelab.api import Cancelled
+from orangecontrib.imagelab.widgets.utils.settings import SettingsCheckMixin
 
 __all__ = ["TaskWidgetMixin", "progress_callback", "Cancelled", "TaskState"]
 
 _EXECUTOR = "_ConcurrentMixin__executor"  # the mixin's private single-thread pool
 
 
-class TaskWidgetMixin(ConcurrentWidgetMixin):
-    """``ConcurrentWidgetMixin`` that abandons cancelled jobs instead of waiting."""
+class TaskWidgetMixin(SettingsCheckMixin, ConcurrentWidgetMixin):
+    """``ConcurrentWidgetMixin`` that abandons cancelled jobs instead of waiting.
+
+    Its ``__init__`` (call it right after ``OWWidget.__init__``, before building
+    controls) also resets settings that a tampered workflow made unusable, with
+    a warning (``SettingsCheckMixin``).
+    """
 
     def __init__(self):
+        SettingsCheckMixin.__init__(self)
         ConcurrentWidgetMixin.__init__(self)
         self.__last_state: Optional[TaskState] = None
 
