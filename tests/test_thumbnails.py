@@ -87,3 +87,15 @@ def test_retain_drops_requests_scrolled_away(tmp_path):
 def test_size_steps():
     assert size_step(10) == 64 and size_step(64) == 64 and size_step(65) == 128
     assert size_step(10_000) == 2048
+
+
+def test_workers_stop_when_the_loader_is_deleted_without_shutdown():
+    from AnyQt import sip
+    from orangecontrib.imagelab.widgets.utils import thumbnails
+    loader = ThumbnailLoader(max_workers=2)
+    threads = list(loader._threads)
+    sip.delete(loader)                    # e.g. its parent view went first
+    end = time.monotonic() + 10 * thumbnails.IDLE_CHECK + 5
+    while any(t.is_alive() for t in threads) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not any(t.is_alive() for t in threads)

@@ -157,3 +157,46 @@ def test_crop_boxes_tutorial_crops_embeds_and_learns(app, home):
         assert accuracy > 0.75 and auc > 0.9, (accuracy, auc)
     finally:
         run.close()
+
+
+def test_a_tampered_workflow_opens_with_settings_reset_and_warnings(app, tmp_path):
+    """Orange's own workflow reader builds the widgets from a tampered .ows (the
+    check itself is tested on every widget in test_widget_settings.py)."""
+    tampered = {
+        "owimagegrid": "{'cell_size': 'big', 'auto_commit': 'yes'}",
+        "owimageembedding": "{'wavelet_levels': 999, 'feature_sets': 'all'}",
+        "owimagelabels": "{'threshold': 250, 'model': 'resnet', 'top_k': 'five'}",
+        "owimportimages": "{'recent_paths': 'photos/', 'check_full': 'no'}",
+        "owimageviewer": "{'cell_size': -5, 'selection': {'a': 1}}",
+    }
+    titles = {"owimagegrid": "Image Grid", "owimageembedding": "Image Embedding",
+              "owimagelabels": "Image Labels", "owimportimages": "Import Images",
+              "owimageviewer": "Image Viewer"}
+    nodes, properties = [], []
+    for i, (module, values) in enumerate(tampered.items()):
+        title = titles[module]
+        qualified = f"orangecontrib.imagelab.widgets.{module}.OW{title.replace(' ', '')}"
+        nodes.append(f'<node id="{i}" name="{title}" qualified_name="{qualified}" '
+                     f'project_name="orange3-imagelab" version="" title="{title}" '
+                     f'position="({100 * i}, 0)" />')
+        properties.append(f'<properties node_id="{i}" format="literal">{values}</properties>')
+    path = tmp_path / "tampered.ows"
+    path.write_text(
+        "<?xml version='1.0' encoding='utf-8'?>\n"
+        '<scheme version="2.0" title="tampered" description="">\n'
+        f"<nodes>{''.join(nodes)}</nodes><links /><annotations />\n"
+        f"<node_properties>{''.join(properties)}</node_properties></scheme>\n",
+        encoding="utf-8")
+    run = headless.run_workflow(str(path), timeout=60)
+    try:
+        warnings = run.messages("warning")
+        for title in titles.values():
+            widget = run.widgets[title]
+            assert widget.settings_rejected, title
+            assert any("reset to their defaults" in text for text in warnings[title]), title
+        assert run.widgets["Image Grid"].cell_size == 96
+        assert run.widgets["Image Labels"].threshold == 50
+        assert run.widgets["Image Labels"].model == "efficientnet-lite0"
+        assert run.widgets["Import Images"].recent_paths == []
+    finally:
+        run.close()

@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict, deque
 from typing import Dict, Iterable, Optional, Tuple
 
+from AnyQt import sip
 from AnyQt.QtCore import QObject, Qt, pyqtSignal as Signal
 from AnyQt.QtGui import QImage
 
@@ -43,16 +44,8 @@ def pil_to_qimage(image) -> QImage:
     return qimage.copy()  # detach from ``data``
 
 
-def _stopper(lock, loader):
-    """A callable that stops ``loader``'s workers without touching its QObject."""
-    state = loader.__dict__
-
-    def stop(*_):
-        with lock:
-            state["_stopped"] = True
-            state["_queue"].clear()
-            lock.notify_all()
-    return stop
+#: How often an idle worker checks that its loader still exists (seconds).
+IDLE_CHECK = 0.5
 
 
 class ThumbnailLoader(QObject):
@@ -80,9 +73,10 @@ class ThumbnailLoader(QObject):
         self._lock = threading.Condition()
         self._stopped = False
         self._finished.connect(self._on_finished, Qt.QueuedConnection)
-        # Stop the workers when the C++ object goes, even without shutdown():
-        # a plain-Python callable, safe to call while the QObject is destroyed.
-        self.destroyed.connect(_stopper(self._lock, self))
+        # Workers stop on shutdown(), and also when the C++ object was deleted
+        # without it (a parent view deleted first): idle ones look every
+        # IDLE_CHECK seconds. (A Python slot on ``destroyed`` instead crashed
+        # the interpreter now and then, called while the object was going.)
         n = max_workers or min(4, max(2, os.cpu_count() or 2))
         self._threads = [threading.Thread(target=self._work, daemon=True,
                                           name=f"thumbnail-{i}") for i in range(n)]
@@ -166,7 +160,8 @@ class ThumbnailLoader(QObject):
         while True:
             with self._lock:
                 while not self._queue and not self._stopped:
-                    self._lock.wait()
+                    if not self._lock.wait(IDLE_CHECK) and sip.isdeleted(self):
+                        self._stopped = True
                 if self._stopped:
                     return
                 key = self._queue.pop()  # newest first
