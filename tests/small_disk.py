@@ -4,7 +4,8 @@ A real ``ENOSPC`` needs a real file system that fills up. A tmpfs of a few
 hundred KiB does, in RAM, in milliseconds; mounting one needs
 ``CAP_SYS_ADMIN``, which any user gets inside a new user and mount namespace
 (``unshare --user --map-root-user --mount``, on kernels that allow
-unprivileged user namespaces, as Debian and Fedora do) and root gets anyway.
+unprivileged user namespaces, as Debian and Fedora do) and root gets anyway
+(else, password-less ``sudo``, as on CI runners, is used for the mount).
 The mount lives only in the child's namespace: nothing is left mounted if a
 test fails, and the host sees nothing. (``RLIMIT_FSIZE`` gives ``EFBIG`` per
 file, not a full disk, and loop devices need root, so neither is used.)
@@ -34,8 +35,13 @@ def _namespace_command() -> list:
     if os.geteuid() == 0 and subprocess.run([unshare, "--mount", "true"],
                                             capture_output=True).returncode == 0:
         return [unshare, "--mount"]
+    sudo = shutil.which("sudo")  # e.g. a CI runner's user: no user namespaces, but sudo
+    if sudo and subprocess.run([sudo, "-n", unshare, "--mount", "true"],
+                               capture_output=True).returncode == 0:
+        return [sudo, "-n", "--preserve-env=PYTHONPATH", unshare, "--mount"]
     raise RuntimeError("full-disk tests need user namespaces (sysctl "
-                       "kernel.unprivileged_userns_clone=1) or root, to mount a small tmpfs")
+                       "kernel.unprivileged_userns_clone=1), root or password-less sudo, "
+                       "to mount a small tmpfs")
 
 
 def run_on_small_disk(mount_point, size_kib: int, code: str, *args: str,

@@ -504,9 +504,11 @@ def _copy_fd(src: int, st: os.stat_result, out: int) -> Tuple[str, int]:
     size = 0
     remaining = st.st_size
     while True:
+        # Sized reads: no 1 MiB buffer for a 30 KB file, and one byte more
+        # than the size, so that a short read proves the end (no extra read).
+        wanted = min(max(remaining, 0) + 1, CHUNK)
         try:
-            # sized reads: no 1 MiB buffer allocated for a 30 KB file
-            chunk = os.read(src, min(max(remaining, 0) + 1, CHUNK))
+            chunk = os.read(src, wanted)
         except OSError as err:
             raise SourceError(err) from err
         if not chunk:
@@ -519,5 +521,7 @@ def _copy_fd(src: int, st: os.stat_result, out: int) -> Tuple[str, int]:
                 view = view[os.write(out, view):]
         size += len(chunk)
         remaining -= len(chunk)
+        if remaining == 0 and len(chunk) < wanted:
+            break
     os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
     return h.hexdigest(), size

@@ -293,7 +293,7 @@ class _Run:
                 else:
                     data = decoding.read_bytes(item.source)
                     staged = write_staged(directory, lambda out: out.write(data))
-            except (OSError, ImageLabError) as err:
+            except Exception as err:  # noqa: BLE001 - one odd image never stops the run
                 return failure(item.source, err)
             return PlaceJob(item.source, directory, item.name, "move", reserved), staged
         job = PlaceJob(item.source, directory, item.name, item.kind, reserved)
