@@ -87,8 +87,9 @@ class TestOWImageEmbedding(base.WidgetTest):
 
     def test_model_by_key_and_hand_made_features(self):
         data = image_table(["img0.jpg", "img1.jpg"], origin=self.tmp)
-        self.widget.method_combo.setCurrentIndex(1)
-        self.widget.method_combo.activated.emit(1)
+        index = self.widget._methods.index("squeezenet")
+        self.widget.method_combo.setCurrentIndex(index)
+        self.widget.method_combo.activated.emit(index)
         self.assertEqual(self.widget.method, "squeezenet")
         out, _ = self.embed(data)
         self.assertEqual(len(out.domain.attributes), 1000)
@@ -116,7 +117,12 @@ class TestOWImageEmbedding(base.WidgetTest):
     def test_stored_model_key_restored(self):
         widget = self.create_widget(OWImageEmbedding,
                                     stored_settings={"method": "squeezenet"})
-        self.assertEqual(widget.method_combo.currentIndex(), 1)
+        self.assertEqual(widget.method_combo.currentIndex(),
+                         widget._methods.index("squeezenet"))
+        # the model list states each model's trade-off in a word
+        texts = [widget.method_combo.itemText(i) for i in range(widget.method_combo.count())]
+        self.assertIn("EfficientNet-Lite2 – accurate (1280 features)", texts)
+        self.assertIn("EfficientNet-Lite0 int8 – fastest (1280 features)", texts)
         widget = self.create_widget(OWImageEmbedding,
                                     stored_settings={"method": "no-such-model"})
         self.assertEqual(widget.method, "efficientnet-lite0")

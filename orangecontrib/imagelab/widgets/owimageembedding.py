@@ -98,7 +98,8 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
                      callback=self.commit.deferred)
 
         box = gui.widgetBox(self.controlArea, "Embedder")
-        names = [f"{spec.name} ({spec.dimension} features)" for spec in model_specs()]
+        names = [f"{spec.name} – {spec.trade_off} ({spec.dimension} features)"
+                 for spec in model_specs()]
         self.method_combo = QComboBox()
         self.method_combo.addItems(names + ["Hand-made features"])
         self.method_combo.activated.connect(self._method_changed)
