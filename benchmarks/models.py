@@ -1,6 +1,7 @@
 """Which model to pick: accuracy and speed of every shipped model on real image sets.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/models.py [--n-speed 300] [--n 1000]
+                                                          [--rounds 3] [--models a,b]
 
 For each model (``available_models()``), in one run, each measurement in its
 own process with a cold cache:
@@ -117,6 +118,7 @@ def main():
     parser.add_argument("--n-speed", type=int, default=300)
     parser.add_argument("--n", type=int, default=1000, help="Fashion-MNIST and digits images")
     parser.add_argument("--models", default="")
+    parser.add_argument("--rounds", type=int, default=3, help="float/int8 speed rounds")
     args = parser.parse_args()
 
     import numpy as np
@@ -147,11 +149,22 @@ def main():
             features[key, name] = x
             row[name] = cross_validate(x, labels)
         print(json.dumps({key: {k: round(v, 3) for k, v in row.items()}}), flush=True)
+    if "efficientnet-lite0" in rows and "efficientnet-lite0-int8" in rows:
+        # the rule's speed: float and int8 in turns, the best of each (the
+        # machine's load changes between the table's one-off measurements)
+        best = {"efficientnet-lite0": 0.0, "efficientnet-lite0-int8": 0.0}
+        for _ in range(args.rounds):
+            for key in best:
+                with tempfile.TemporaryDirectory(dir=WORK) as cache:
+                    run = in_process("ours", paths=jpegs, cache=cache, model=key)
+                best[key] = max(best[key], run["ok"] / run["time"])
+        for key, rate in best.items():
+            rows[key]["pipeline_best"] = rate
     os.unlink(jpegs)
 
     names = list(sets)
     print()
-    print(f"| model | images/s (pipeline, 640×480 JPEGs) | images/s (onnxruntime alone) | "
+    print("| model | images/s (pipeline, 640×480 JPEGs) | images/s (onnxruntime alone) | "
           + " | ".join(f"{n} ({len(sets[n][0])} images)" for n in names) + " |")
     print("|---|---|---|" + "---|" * len(names))
     for key in models:
@@ -161,14 +174,15 @@ def main():
 
     if "efficientnet-lite0" in rows and "efficientnet-lite0-int8" in rows:
         f, q = rows["efficientnet-lite0"], rows["efficientnet-lite0-int8"]
-        speed = q["pipeline"] / f["pipeline"]
+        speed = q["pipeline_best"] / f["pipeline_best"]
         accuracy = q["fashion"] - f["fashion"]
         a = features["efficientnet-lite0", "fashion"]
         b = features["efficientnet-lite0-int8", "fashion"]
         cosine = np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
         print()
-        print(f"int8 vs float EfficientNet-Lite0: images/s {q['pipeline']:.0f} vs "
-              f"{f['pipeline']:.0f} (pipeline, RATIO {speed:.2f}x), onnxruntime alone "
+        print(f"int8 vs float EfficientNet-Lite0: images/s {q['pipeline_best']:.0f} vs "
+              f"{f['pipeline_best']:.0f} (pipeline, best of {args.rounds} runs each in "
+              f"turns, RATIO {speed:.2f}x), onnxruntime alone "
               f"{q['raw']:.0f} vs {f['raw']:.0f} ({q['raw'] / f['raw']:.2f}x)")
         print(f"Fashion-MNIST 5-fold accuracy: int8 {q['fashion']:.3f}, float "
               f"{f['fashion']:.3f} (difference {accuracy:+.3f}); largest feature "
