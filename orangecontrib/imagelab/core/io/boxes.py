@@ -179,6 +179,11 @@ def as_number(value) -> float:
 def typed_column(values: Sequence) -> Tuple[list, bool]:
     """``(values, numeric)``: floats (NaN for missing) when every present value
     is a number, else strings ("" for missing)."""
+    if values and all(isinstance(v, str) for v in values[:1]):
+        try:  # the common case, parsed in C: every value a number
+            return np.array(values, dtype=float).tolist(), True
+        except (ValueError, TypeError):
+            pass
     missing = ("", "?", "nan", "na", "n/a", "none", "null")
     numbers = []
     for value in values:
@@ -390,6 +395,30 @@ def check_boxes(coordinates, widths=None, heights=None, *,
         boxes[inside, 1] = np.clip(boxes[inside, 1], 0, h[inside])
         boxes[inside, 3] = np.clip(boxes[inside, 3], 0, h[inside])
     return BoxCheck(boxes, keep, reasons, fixed)
+
+
+def displayed_fractions(fractions, orientation: int) -> np.ndarray:
+    """Boxes given as fractions of the stored image, as fractions of the image
+    shown after its EXIF ``orientation`` (1-8): (n, 4) x min, y min, x max, y max.
+
+    Viewers turn the photo upright; the box must turn with it. Orientation
+    6 (shown turned 90° clockwise) maps a stored point (u, v) to (1 - v, u).
+    """
+    b = np.asarray(fractions, dtype=float).reshape(-1, 4)
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    corners = {
+        1: (x0, y0, x1, y1),
+        2: (1 - x1, y0, 1 - x0, y1),           # mirrored left-right
+        3: (1 - x1, 1 - y1, 1 - x0, 1 - y0),   # turned 180°
+        4: (x0, 1 - y1, x1, 1 - y0),           # mirrored top-bottom
+        5: (y0, x0, y1, x1),                   # transposed
+        6: (1 - y1, x0, 1 - y0, x1),           # turned 90° clockwise
+        7: (1 - y1, 1 - x1, 1 - y0, 1 - x0),   # transversed
+        8: (y0, 1 - x1, y1, 1 - x0),           # turned 90° anticlockwise
+    }.get(orientation)
+    if corners is None:
+        corners = (x0, y0, x1, y1)
+    return np.column_stack(corners)
 
 
 # --------------------------------------------------------------- detection
