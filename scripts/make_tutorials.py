@@ -175,12 +175,15 @@ CROP = Workflow(
         "import": Node("Import Images", "Photos with Boxes", (60, 200),
                        source("../sample/boxes")),
         "crop": Node("Crop Boxes", "Crop Boxes", (240, 200), {"padding": 10}),
+        "photos": Node("Image Viewer", "Photos and Boxes", (240, 340)),
         "viewer": Node("Image Viewer", "Crops", (420, 340)),
         "embed": Node("Image Embedding", "Image Embedding", (420, 200)),
         "learner": Node("Logistic Regression", "Logistic Regression", (600, 100), ours=False),
         "test": Node("Test and Score", "Test and Score", (780, 200), ours=False),
     },
     links=[("import", "Boxes", "crop", "Boxes"),
+           ("import", "Data", "photos", "Data"),
+           ("import", "Boxes", "photos", "Boxes"),
            ("crop", "Crops", "viewer", "Data"),
            ("crop", "Crops", "embed", "Images"),
            ("embed", "Embeddings", "learner", "Data"),
@@ -189,9 +192,10 @@ CROP = Workflow(
     notes=[((20, 20, 330, 120),
             "1. Import Images reads 30 photos of products on a table and their object boxes "
             "(a COCO file in annotations/). Its Boxes output has one row per box."),
-           ((200, 420, 340, 100),
-            "2. Crop Boxes cuts each box (10% padding) into an image of its own, labelled "
-            "with the box's class; Save Images could write them into class folders."),
+           ((200, 440, 360, 110),
+            "2. Image Viewer draws the boxes over the photos. Crop Boxes cuts each box (10% "
+            "padding) into an image of its own, labelled with the box's class; Save Images "
+            "could write them into class folders."),
            ((640, 300, 320, 90),
             "3. The crops are embedded and Logistic Regression learns the five classes; "
             "Test and Score cross-validates it.")])

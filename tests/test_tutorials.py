@@ -150,6 +150,12 @@ def test_crop_boxes_tutorial_crops_embeds_and_learns(app, home):
         assert crops.domain.class_var.values == ("T-shirt", "Trouser", "Dress", "Sneaker",
                                                  "Bag")
         assert len(outputs[("Image Embedding", "Embeddings")]) == 90
+        viewer = run.widgets["Photos and Boxes"]
+        for _ in range(100):   # box sizes are read in the viewer's own thread
+            if viewer.box_overlay.display is not None:
+                break
+            run.wait(timeout=0.2, settle=0.1)
+        assert viewer.box_overlay.display.n_boxes() == 90
         (slot,) = run.widgets["Test and Score"].learners.values()
         results = slot.results.value
         accuracy = Orange.evaluation.CA(results)[0]

@@ -32,7 +32,7 @@ from orangecontrib.imagelab.core.pixels import crops as core_crops
 from orangecontrib.imagelab.core.progress import ProgressCallback, checked, sub_range
 
 __all__ = ["BoxesResult", "CropResult", "read_boxes", "write_boxes", "crop_boxes",
-           "WRITE_FORMATS", "box_names"]
+           "WRITE_FORMATS", "box_names", "BoxDisplay", "boxes_for_display"]
 
 #: Formats ``write_boxes`` writes: COCO JSON, YOLO labels folder, Open Images CSV.
 WRITE_FORMATS = ("coco", "yolo", "open images")
@@ -323,26 +323,77 @@ def image_sizes(images: Table, column: Variable) -> Tuple[np.ndarray, np.ndarray
 
 
 def probe_sizes(locations: Sequence[Optional[str]]) -> Tuple[np.ndarray, np.ndarray]:
-    """Stored width and height from the image headers (NaN where unreadable), in threads."""
+    """Stored width and height from the image headers (NaN where unreadable);
+    each image read once, in threads."""
+    geometry = _stored_geometry([loc for loc in dict.fromkeys(locations) if loc])
+    sizes = np.array([geometry[loc][:2] if loc else (math.nan, math.nan)
+                      for loc in locations], dtype=float).reshape(-1, 2)
+    return sizes[:, 0], sizes[:, 1]
+
+
+@dataclass
+class BoxDisplay:
+    """Boxes ready to be drawn over images: ``classes`` (the label's values)
+    and, per image location, an (n, 5) array of x min, y min, x max, y max as
+    fractions of the image as shown (EXIF-oriented), and the class index (-1:
+    none). Boxes whose image size cannot be read are left out (``missing``
+    counts them)."""
+    classes: List[str]
+    by_location: Dict[str, np.ndarray]
+    missing: int = 0
+
+    def n_boxes(self) -> int:
+        return sum(len(v) for v in self.by_location.values())
+
+
+def boxes_for_display(boxes: Table) -> BoxDisplay:
+    """What a viewer needs to draw ``boxes`` on thumbnails; reads image headers
+    (sizes and EXIF orientation), so call it off the GUI thread."""
+    column, _, label_var, _, coordinates, normalized = _box_columns(boxes)
+    locations = tables.image_locations(boxes, column)
+    codes = boxes.get_column(label_var)
+    codes = np.where(np.isnan(codes), -1, codes).astype(float)
+    unique = [loc for loc in dict.fromkeys(locations) if loc]
+    geometry = _stored_geometry(unique)
+    rows: Dict[str, List[int]] = {}
+    for i, location in enumerate(locations):
+        if location:
+            rows.setdefault(location, []).append(i)
+    by_location, missing = {}, 0
+    for location, index in rows.items():
+        width, height, orientation = geometry[location]
+        picked = coordinates[index]
+        if not normalized:
+            if not (width > 0 and height > 0):
+                missing += len(index)
+                continue
+            picked = picked / [width, height, width, height]
+        shown = core.displayed_fractions(picked, orientation)
+        good = np.isfinite(shown).all(axis=1)
+        missing += int((~good).sum())
+        by_location[location] = np.column_stack([np.clip(shown[good], 0, 1),
+                                                 codes[index][good]])
+    return BoxDisplay(list(label_var.values), by_location, missing)
+
+
+def _stored_geometry(locations: Sequence[str]) -> Dict[str, Tuple[float, float, int]]:
+    """location -> (stored width, stored height, EXIF orientation); NaN sizes
+    for images that cannot be read."""
     from orangecontrib.imagelab.core.executors import get_executor
     from orangecontrib.imagelab.core.io.sources import quick_probe
     from orangecontrib.imagelab.core.paths import is_url
     from orangecontrib.imagelab.core.pixels import decoding
 
-    def size(location):
-        if not location:
-            return math.nan, math.nan
-        info = None if is_url(location) else quick_probe(location)  # plain JPEG/PNG
+    def geometry(location):
+        info = None if is_url(location) else quick_probe(location)
         try:
             info = info or decoding.probe(location)
         except Exception:  # pylint: disable=broad-except
-            return math.nan, math.nan  # reported where the image is used
-        return float(info.width), float(info.height)
+            return math.nan, math.nan, 1  # the viewer shows why the image is missing
+        return float(info.width), float(info.height), int(getattr(info, "orientation", 1))
 
-    with get_executor("threads", name="imagelab-sizes") as pool:
-        sizes = list(pool.map(size, locations))
-    sizes = np.array(sizes, dtype=float).reshape(-1, 2)
-    return sizes[:, 0], sizes[:, 1]
+    with get_executor("threads", name="imagelab-box-sizes") as pool:
+        return dict(zip(locations, pool.map(geometry, locations)))
 
 
 # ------------------------------------------------------------------ writing
@@ -433,12 +484,7 @@ def _extra_for_writing(boxes: Table, rows) -> Dict[str, list]:
 
 def _sizes_for_boxes(boxes: Table, column):
     """The stored size of each box's image, from the headers (each image once)."""
-    locations = tables.image_locations(boxes, column)
-    unique = list(dict.fromkeys(locations))
-    w, h = probe_sizes(unique)
-    where = {loc: k for k, loc in enumerate(unique)}
-    return (np.array([w[where[loc]] for loc in locations], dtype=float).reshape(-1),
-            np.array([h[where[loc]] for loc in locations], dtype=float).reshape(-1))
+    return probe_sizes(tables.image_locations(boxes, column))
 
 
 # ----------------------------------------------------------------- cropping

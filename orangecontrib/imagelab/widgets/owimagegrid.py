@@ -19,6 +19,7 @@ from orangecontrib.imagelab.api.layout import (
     GridLayout, grid_layout, grid_shape, pca_map, quick_grid)
 from orangecontrib.imagelab.widgets.utils.imagetable import (
     LazyLocations, group_tables, selection_key)
+from orangecontrib.imagelab.widgets.utils.boxoverlay import BOXES_MESSAGE, BoxesMixin
 from orangecontrib.imagelab.widgets.utils.imageviews import ThumbnailGrid
 from orangecontrib.imagelab.widgets.utils.messages import error_text
 from orangecontrib.imagelab.widgets.utils.tasks import (
@@ -46,7 +47,7 @@ def run(x, columns: Optional[list], n_jobs: int, state: TaskState) -> GridLayout
                        callback=lambda f: callback(0.05 + 0.95 * f))
 
 
-class OWImageGrid(ThumbnailViewMixin, OWWidget, TaskWidgetMixin):
+class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
     name = "Image Grid"
     description = "Show images on a grid, similar images side by side."
     icon = "icons/ImageGrid.svg"
@@ -56,6 +57,7 @@ class OWImageGrid(ThumbnailViewMixin, OWWidget, TaskWidgetMixin):
     class Inputs:
         data = Input("Embeddings", Table, default=True)
         data_subset = Input("Data Subset", Table)
+        boxes = Input("Boxes", Table)
 
     class Outputs:
         selected_data = Output("Selected Images", Table, default=True)
@@ -72,9 +74,11 @@ class OWImageGrid(ThumbnailViewMixin, OWWidget, TaskWidgetMixin):
     selection: List[List[int]] = Setting([], schema_only=True)
     selection_key: str = Setting("", schema_only=True)
     auto_commit: bool = Setting(True)
+    show_boxes: bool = Setting(True)
 
     class Warning(OWWidget.Warning):
         broken = Msg("{}")
+        not_boxes = Msg(BOXES_MESSAGE)
 
     class Error(OWWidget.Error):
         no_image_column = Msg("The data has no image column: connect Import Images "
@@ -119,6 +123,7 @@ class OWImageGrid(ThumbnailViewMixin, OWWidget, TaskWidgetMixin):
         gui.auto_apply(self.buttonsArea, self, "auto_commit")
 
         self._add_view(ThumbnailGrid(self.mainArea))
+        self._add_box_controls()
 
     # --- inputs -------------------------------------------------------
     @Inputs.data
@@ -288,8 +293,14 @@ class OWImageGrid(ThumbnailViewMixin, OWWidget, TaskWidgetMixin):
         data = base64.b64encode(QByteArray(buffer.data()).data()).decode("ascii")
         self.report_raw(f'<img src="data:image/png;base64,{data}" style="max-width:100%"/>')
 
+    @Inputs.boxes
+    def set_boxes(self, boxes: Optional[Table]):
+        """Object boxes to draw over the images (a boxes table)."""
+        self._set_boxes(boxes)
+
     def onDeleteWidget(self):
         self.shutdown()
+        self._shutdown_boxes()
         self._shutdown_view()
         super().onDeleteWidget()
 

@@ -14,12 +14,13 @@ from Orange.widgets.widget import Input, Msg, Output, OWWidget
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.widgets.utils.imagetable import (
     LazyLocations, selection_key, skipped_message)
+from orangecontrib.imagelab.widgets.utils.boxoverlay import BOXES_MESSAGE, BoxesMixin
 from orangecontrib.imagelab.widgets.utils.imageviews import ThumbnailGrid
 from orangecontrib.imagelab.widgets.utils.settings import SettingsCheckMixin
 from orangecontrib.imagelab.widgets.utils.thumbnailwidget import ThumbnailViewMixin
 
 
-class OWImageViewer(ThumbnailViewMixin, OWWidget, SettingsCheckMixin):
+class OWImageViewer(ThumbnailViewMixin, BoxesMixin, OWWidget, SettingsCheckMixin):
     name = "Image Viewer"
     description = "Show the images of a table as thumbnails; preview one at full size."
     icon = "icons/ImageViewer.svg"
@@ -28,6 +29,7 @@ class OWImageViewer(ThumbnailViewMixin, OWWidget, SettingsCheckMixin):
 
     class Inputs:
         data = Input("Data", Table, default=True)
+        boxes = Input("Boxes", Table)
 
     class Outputs:
         selected_data = Output("Selected Images", Table, default=True)
@@ -42,9 +44,11 @@ class OWImageViewer(ThumbnailViewMixin, OWWidget, SettingsCheckMixin):
     selection: List[int] = Setting([], schema_only=True)
     selection_key: str = Setting("", schema_only=True)
     auto_commit: bool = Setting(True)
+    show_boxes: bool = Setting(True)
 
     class Warning(OWWidget.Warning):
         broken = Msg("{}")
+        not_boxes = Msg(BOXES_MESSAGE)
 
     class Error(OWWidget.Error):
         no_image_column = Msg("The data has no text column with image locations: "
@@ -75,6 +79,7 @@ class OWImageViewer(ThumbnailViewMixin, OWWidget, SettingsCheckMixin):
         gui.auto_apply(self.buttonsArea, self, "auto_commit")
 
         self._add_view(ThumbnailGrid(self.mainArea, flow=True, multi_group=False))
+        self._add_box_controls()
 
     @Inputs.data
     def set_data(self, data: Optional[Table]):
@@ -165,7 +170,13 @@ class OWImageViewer(ThumbnailViewMixin, OWWidget, SettingsCheckMixin):
         if self.failed:
             self.report_paragraph(skipped_message(self.failed, len(self.data)))
 
+    @Inputs.boxes
+    def set_boxes(self, boxes: Optional[Table]):
+        """Object boxes to draw over the images (a boxes table)."""
+        self._set_boxes(boxes)
+
     def onDeleteWidget(self):
+        self._shutdown_boxes()
         self._shutdown_view()
         super().onDeleteWidget()
 

@@ -58,6 +58,8 @@ class ThumbnailGrid(QAbstractScrollArea):
         self._current = -1
         self._press: Optional[QPoint] = None
         self._rubber = QRubberBand(QRubberBand.Rectangle, self.viewport())
+        #: Draws object boxes over each thumbnail (a ``boxoverlay.BoxOverlay``), or None.
+        self.overlay = None
         self.setFocusPolicy(Qt.StrongFocus)
         self.viewport().setMouseTracking(False)
         self.setMinimumSize(300, 200)
@@ -257,6 +259,8 @@ class ThumbnailGrid(QAbstractScrollArea):
             target = QRect(QPoint(0, 0), scaled)
             target.moveCenter(rect.center())
             painter.drawImage(target, image)
+            if self.overlay is not None:
+                self.overlay.paint(painter, target, location)
         elif error is not None:
             painter.fillRect(rect, QColor(235, 225, 225))
             painter.setPen(QPen(QColor(200, 40, 40), 2))
@@ -383,6 +387,8 @@ class ImagePreview(QDialog):
         self.loader = loader = ThumbnailLoader(self, max_workers=1,
                                                max_bytes=128 * 1024 * 1024)
         self.location = None
+        self.overlay = None  # boxes drawn over the image, with their labels
+        self._image: Optional[QImage] = None
         self.setLayout(QVBoxLayout())
         self.label = QLabel(alignment=Qt.AlignCenter)
         scroll = QScrollArea(widgetResizable=True)
@@ -410,7 +416,15 @@ class ImagePreview(QDialog):
         self.show()
         self.raise_()
 
+    def redraw(self):
+        """Show the image again (e.g. after boxes were turned on or off)."""
+        if self._image is not None:
+            self._show(self._image)
+
     def _show(self, image: QImage):
+        self._image = image
+        if self.overlay is not None:
+            image = self.overlay.draw_on(image, self.location)
         pixmap = QPixmap.fromImage(image)
         screen = self.screen().availableGeometry().size() * 0.9 if self.screen() \
             else QSize(1200, 900)

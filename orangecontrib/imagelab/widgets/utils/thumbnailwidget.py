@@ -47,6 +47,7 @@ class ThumbnailViewMixin:
     def _preview(self, index: int):
         if self.preview is None:
             self.preview = ImagePreview(self.view.loader, self)
+            self.preview.overlay = self.view.overlay
         title = self.view.tooltip(index).split("\n")[0]
         self.preview.show_image(self.locations[index], title)
 
