@@ -128,6 +128,9 @@ class TestOWCropBoxes(base.WidgetTest):
     def test_cancel_and_new_input_do_not_wait(self):
         w = self.widget
         self.send_signal(w.Inputs.boxes, self.boxes)
-        w.cancel()
+        self.assertTrue(w.cancel_button.isEnabled())
+        w.cancel_button.click()
+        self.assertFalse(w.cancel_button.isEnabled())
+        self.assertEqual(w.info_label.text(), "Cancelled.")
         self.send_signal(w.Inputs.boxes, self.boxes[:3])
         self.assertEqual(len(self.crops()), 3)

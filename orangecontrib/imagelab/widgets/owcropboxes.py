@@ -140,6 +140,9 @@ class OWCropBoxes(OWWidget, TaskWidgetMixin):
         self.boxes_label = gui.widgetLabel(box, "No boxes.")
         self.info_label = gui.widgetLabel(box, "")
         self.info_label.setWordWrap(True)
+        self.cancel_button = gui.button(self.buttonsArea, self, "Cancel",
+                                        callback=self.cancel_cropping, autoDefault=False)
+        self.cancel_button.setEnabled(False)
         gui.auto_apply(self.buttonsArea, self)
 
     # -- controls ----------------------------------------------------------
@@ -241,12 +244,20 @@ class OWCropBoxes(OWWidget, TaskWidgetMixin):
         if not self.all_classes and missing:
             self.Warning.missing_classes(", ".join(missing))
         self.info_label.setText("Cropping …")
+        self.cancel_button.setEnabled(True)
         self.start(run, self.boxes, self._options())
+
+    def cancel_cropping(self):
+        """Stop at once; the crops made so far stay in the cache for the next run."""
+        self.cancel()
+        self.cancel_button.setEnabled(False)
+        self.info_label.setText("Cancelled.")
 
     def on_partial_result(self, _):
         pass
 
     def on_done(self, result: CropResult):
+        self.cancel_button.setEnabled(False)
         self.result = result
         if result.skipped:
             self.Warning.skipped(skipped_summary(result.skipped, result.total, noun="boxes"))
@@ -261,6 +272,7 @@ class OWCropBoxes(OWWidget, TaskWidgetMixin):
         self._send(result)
 
     def on_exception(self, ex: Exception):
+        self.cancel_button.setEnabled(False)
         self.Error.failed(error_text(ex))
         self.info_label.setText("")
         self._send(None)

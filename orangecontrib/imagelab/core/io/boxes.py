@@ -179,10 +179,11 @@ def as_number(value) -> float:
 def typed_column(values: Sequence) -> Tuple[list, bool]:
     """``(values, numeric)``: floats (NaN for missing) when every present value
     is a number, else strings ("" for missing)."""
-    if values and all(isinstance(v, str) for v in values[:1]):
+    strings = bool(values) and all(isinstance(v, str) for v in values)
+    if strings:
         try:  # the common case, parsed in C: every value a number
             return np.array(values, dtype=float).tolist(), True
-        except (ValueError, TypeError):
+        except ValueError:
             pass
     missing = ("", "?", "nan", "na", "n/a", "none", "null")
     numbers = []
@@ -192,6 +193,8 @@ def typed_column(values: Sequence) -> Tuple[list, bool]:
             continue
         number = as_number(value)
         if math.isnan(number):
+            if strings:  # cells of a CSV: text as it is
+                return [v.strip() for v in values], False
             return ["" if v is None else _text(v) for v in values], False
         numbers.append(number)
     return numbers, True

@@ -190,9 +190,11 @@ def read_open_images(path: str, *, keep=None, callback, class_names=None) -> Box
     """An Open Images box CSV, streamed; labels named through class descriptions."""
     descriptions = class_names or find_class_descriptions(path)
     names = read_class_descriptions(descriptions) if descriptions else None
-    total = os.path.getsize(path)
+    total = max(os.path.getsize(path), 1)
     with _open_text(path) as f:
-        reader = csv.reader(_rows_with_progress(f, total, callback))
+        reader = csv.reader(f)
+        # The raw file's position is readable while the text layer iterates.
+        position = f.buffer.tell
         try:
             header = [name.strip() for name in next(reader)]
         except StopIteration:
@@ -220,6 +222,8 @@ def read_open_images(path: str, *, keep=None, callback, class_names=None) -> Box
         n = 1
         try:
             for n, row in enumerate(reader, start=2):
+                if not n & 0x3FFF:
+                    callback(min(position() / total, 1.0))
                 if len(row) != width:
                     if not row or len(row) == 1 and not row[0].strip():
                         continue  # blank line
