@@ -58,14 +58,14 @@ class OWCropBoxes(OWWidget, TaskWidgetMixin):
     settings_version = 1
     all_classes: bool = Setting(True)
     classes: List[str] = Setting([])
-    padding: int = Setting(0)               # percent of the box's size on each side
+    padding: int = Setting(0, range=(0, 200))     # percent of the box's size on each side
     square: bool = Setting(False)
-    min_size: int = Setting(8)
+    min_size: int = Setting(8, range=(0, 10_000))
     limit_per_image: bool = Setting(False)
-    max_per_image: int = Setting(5)
-    format: str = Setting("png")
+    max_per_image: int = Setting(5, range=(1, 100_000))
+    format: str = Setting("png", choices=tuple(value for _, value in FORMATS))
     scale: bool = Setting(False)
-    max_side: int = Setting(512)
+    max_side: int = Setting(512, range=(16, 16384))
     to_folder: bool = Setting(False)
     folder: str = Setting("")
     auto_apply: bool = Setting(True)
