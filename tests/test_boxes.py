@@ -460,3 +460,11 @@ def test_extra_columns_are_numbers_when_all_values_are():
     assert numeric and numbers[0] == 1 and math.isnan(numbers[1]) and numbers[2] == 2.5
     texts, numeric = typed_column(["1", "", "x"])
     assert not numeric and texts == ["1", "", "x"]
+
+
+def test_a_parsed_json_is_not_kept_after_reading():
+    from orangecontrib.imagelab.core.io import boxformats as formats
+    assert detect_format(HAND_FILES["coco"]) == "coco"
+    assert formats._JSON_CACHE            # detection keeps it for the reader ...
+    read_boxes(HAND_FILES["coco"])
+    assert not formats._JSON_CACHE        # ... which takes it

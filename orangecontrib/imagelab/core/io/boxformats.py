@@ -309,15 +309,17 @@ def _num(value: float, digits: int = 8) -> str:
 _JSON_CACHE: Dict[Tuple[str, int, int], object] = {}
 
 
-def load_json(path: str):
-    """A JSON file, parsed once per content version (detection, then reading)."""
+def load_json(path: str, *, consume: bool = False):
+    """A JSON file, parsed once per content version: detection keeps the parsed
+    document for the reader, which ``consume``s it (so a large COCO file is not
+    held after reading)."""
     try:
         st = os.stat(path)
     except OSError as err:
         raise AnnotationError(f"{path}: cannot read ({err.strerror or err})") from err
     key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
     if key in _JSON_CACHE:
-        return _JSON_CACHE[key]
+        return _JSON_CACHE.pop(key) if consume else _JSON_CACHE[key]
     try:
         with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)
@@ -329,7 +331,8 @@ def load_json(path: str):
     except OSError as err:
         raise AnnotationError(f"{path}: cannot read ({err.strerror or err})") from err
     _JSON_CACHE.clear()
-    _JSON_CACHE[key] = data
+    if not consume:
+        _JSON_CACHE[key] = data
     return data
 
 
@@ -352,7 +355,7 @@ _COCO_SKIP = {"id", "image_id", "category_id", "bbox", "segmentation", "keypoint
 
 def read_coco(path: str, *, keep=None, callback) -> BoxFile:
     """A COCO JSON (``images``, ``annotations``, ``categories``; bbox = x, y, w, h)."""
-    data = load_json(path)
+    data = load_json(path, consume=True)
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list) \
             or not isinstance(data.get("images"), list):
         raise AnnotationError(f"{path}: not a COCO file: expected an object with "
@@ -986,7 +989,7 @@ def read_bigml(path: str, *, keep=None, callback) -> BoxFile:
     from . import annotations
 
     if path.lower().endswith(".json") or _head_char(path) in "{[":
-        data = load_json(path)
+        data = load_json(path, consume=True)
         if isinstance(data, dict) and "images_file" in data:
             aset = annotations.read_annotated_set(path)
             field = regions_field(aset.rows, aset.declared)
