@@ -36,7 +36,7 @@ def test_tutorials_are_registered_and_found():
     assert "orangecontrib.imagelab.tutorials" in names
     files = [os.path.basename(p) for p in headless.tutorial_paths()]
     assert files == ["clean-scraped-photos.ows", "crop-boxes-and-train.ows",
-                     "explore-photos.ows", "sort-new-photos.ows"]
+                     "explore-photos.ows", "sort-new-photos.ows", "subset-and-download.ows"]
     assert os.path.exists(main_tutorial())
 
 
@@ -204,5 +204,31 @@ def test_a_tampered_workflow_opens_with_settings_reset_and_warnings(app, tmp_pat
         assert run.widgets["Image Labels"].threshold == 50
         assert run.widgets["Image Labels"].model == "efficientnet-lite0"
         assert run.widgets["Import Images"].recent_paths == []
+    finally:
+        run.close()
+
+
+def test_subset_tutorial_downloads_crops_and_learns_offline(app, home):
+    """Dataset Subset -> Download Images -> Crop Boxes -> Image Embedding ->
+    Logistic Regression -> Test and Score on the bundled Open Images-format
+    sample, whose URLs are relative file URLs: no network."""
+    run = headless.run_workflow(tutorial("subset-and-download.ows"), timeout=300)
+    try:
+        assert run.finished and not run.messages("error")
+        assert not run.messages("warning")
+        outputs = run.outputs()
+        images = outputs[("Dataset Subset", "Images")]
+        boxes = outputs[("Download Images", "Boxes")]
+        download = run.widgets["Download Images"].result
+        assert len(images) == len(download.data) == 47 and not download.failed
+        assert len(boxes) == len(outputs[("Crop Boxes", "Crops")]) == 67
+        folder = home / "Image Lab" / "downloaded subset"
+        assert len(list(folder.glob("*.jpg"))) == 47
+        crops = outputs[("Crop Boxes", "Crops")]
+        assert crops.domain.class_var.values == ("Dress", "Footwear", "Handbag")
+        (slot,) = run.widgets["Test and Score"].learners.values()
+        results = slot.results.value
+        accuracy = Orange.evaluation.CA(results)[0]
+        assert accuracy > 0.8, accuracy
     finally:
         run.close()
