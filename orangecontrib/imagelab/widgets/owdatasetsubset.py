@@ -24,6 +24,13 @@ URL_FIELDS = (("Original images", "OriginalURL"), ("Thumbnails (about 300K pixel
                                                    "Thumbnail300KURL"))
 
 
+def is_recent_path(item: list) -> bool:
+    """Whether ``item`` is a RecentPath.to_list() list: [abspath, prefix, relpath,
+    title, sheet, file format], the first a path and the others text or None."""
+    return 3 <= len(item) <= 6 and isinstance(item[0], str) and bool(item[0]) and \
+        all(part is None or isinstance(part, str) for part in item[1:])
+
+
 def load(metadata, state: TaskState) -> list:
     """The class list: names first (a partial result), then with counts."""
     state.set_partial_result(class_list(metadata, counts=False))
@@ -50,14 +57,14 @@ class OWDatasetSubset(OWWidget, TaskWidgetMixin):
         boxes = Output("Boxes", Table)
 
     #: The metadata folder, as RecentPath.to_list() (a literal, relative to the workflow).
-    metadata_folder: list = Setting([])
+    metadata_folder: list = Setting([], check=lambda path: not path or is_recent_path(path))
     classes: List[str] = Setting([])
     use_cap: bool = Setting(False)
-    max_per_class: int = Setting(100)
+    max_per_class: int = Setting(100, range=(1, 1_000_000))
     use_hierarchy: bool = Setting(True)
     from_boxes: bool = Setting(True)
     from_labels: bool = Setting(True)
-    url_field: str = Setting("OriginalURL")
+    url_field: str = Setting("OriginalURL", choices=tuple(value for _, value in URL_FIELDS))
     auto_commit: bool = Setting(True)
     settings_version = 1
 

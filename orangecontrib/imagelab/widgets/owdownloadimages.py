@@ -60,10 +60,10 @@ class OWDownloadImages(OWWidget, TaskWidgetMixin):
     id_column: Optional[Variable] = ContextSetting(None)
     folder: str = Setting(DEFAULT_FOLDER)
     skip_existing: bool = Setting(True)
-    threads: int = Setting(16)
-    timeout: int = Setting(30)
-    retries: int = Setting(3)
-    max_megabytes: int = Setting(50)
+    threads: int = Setting(16, range=(1, 64))
+    timeout: int = Setting(30, range=(1, 600))           # seconds per attempt, in all
+    retries: int = Setting(3, range=(0, 10))
+    max_megabytes: int = Setting(50, range=(1, 2000))
     auto_commit: bool = Setting(True)
     settings_version = 1
 
