@@ -158,6 +158,7 @@ class TestOWImageGrid(widget_tests.WidgetTest):
         self.widget.view.select([1, 2])
         self.widget.view.select([6], Qt.ShiftModifier)
         self.widget.cell_size = 150
+        self.widget.fit_to_window = False
         settings = self.widget.settingsHandler.pack_data(self.widget)
         restored = self.create_widget(OWImageGrid, stored_settings=settings)
         self.send_signal(restored.Inputs.data, data, widget=restored)
@@ -200,6 +201,8 @@ class TestOWImageGrid(widget_tests.WidgetTest):
         w.color_var = None
         w._update_colors()
         self.assertIsNone(w.view._colors)
+        w.fit_to_window = False            # the size slider applies when not fitting
+        w._on_grid_options()
         w.cell_size = 200
         w._on_cell_size()
         self.assertEqual(w.view.cell_size, 200)

@@ -160,3 +160,37 @@ def test_summaries():
         self.widget.controls.allow_outside.click()  # reloads, allowed
         self.wait_until_finished()
         self.assertEqual(len(self.get_output(self.widget.Outputs.data)), 6)
+
+
+class TestSkippedInTheWidget(base.WidgetTest):
+    """The skipped files are listed by name in the widget, not only in the status bar."""
+
+    def setUp(self):
+        self.widget = self.create_widget(OWImportImages)
+
+    def test_skipped_files_are_listed_in_the_info_box(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            root = os.path.join(tmp, "pets")
+            make_class_folders(root, ("cats", "dogs"), per_class=2)
+            for i in range(8):
+                make_text_file(os.path.join(root, "dogs", f"fake{i}.jpg"))
+            make_truncated_jpeg(os.path.join(root, "dogs", "cut.jpg"), size=(100, 100))
+            widget = self.widget
+            widget.show()
+            widget.set_path(root)
+            self.wait_until_finished(widget)
+            label = widget.skipped_label
+            self.assertTrue(label.isVisible())
+            text = label.text()
+            self.assertIn("Skipped 9:", text)
+            self.assertIn("<b>dogs/cut.jpg</b>: truncated JPEG", text)
+            self.assertIn("and 3 more", text)
+            self.assertIn("dogs/fake7.jpg", label.toolTip())
+            lines = 3 * label.fontMetrics().height()
+            self.process_events(until=lambda: label.height() > lines, timeout=5000)
+            self.assertGreater(label.height(), lines)       # several lines, not cut off
+            widget.set_path(os.path.join(root, "cats"))   # a clean source: no list
+            self.wait_until_finished(widget)
+            self.assertFalse(widget.skipped_label.isVisible())
+            widget.onDeleteWidget()

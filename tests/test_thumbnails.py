@@ -99,3 +99,19 @@ def test_workers_stop_when_the_loader_is_deleted_without_shutdown():
     while any(t.is_alive() for t in threads) and time.monotonic() < end:
         time.sleep(0.05)
     assert not any(t.is_alive() for t in threads)
+
+
+def test_prefetch_waits_behind_visible_requests_and_survives_retain(tmp_path):
+    paths = [str(make_image(tmp_path / f"p{i}.png", size=(60, 40), seed=i)) for i in range(6)]
+    loader = ThumbnailLoader(max_workers=1)
+    idle = []
+    loader.idle.connect(lambda: idle.append(True))
+    assert loader.prefetch([(p, 64) for p in paths[:4]]) == 4
+    assert loader.prefetch([(p, 64) for p in paths[:4]]) == 0      # already queued
+    loader.retain([])                    # a repaint with nothing on screen
+    loader.request(paths[5], 64)
+    wait(loader)
+    assert all(loader.is_ready(p, 64) for p in paths[:4] + [paths[5]])
+    assert not loader.is_ready(paths[4], 64)
+    assert idle
+    loader.shutdown()

@@ -15,7 +15,7 @@ import numpy as np
 from orangecontrib.imagelab.core.vectors.layout import (
     GridLayout, grid_layout, grid_shape, pca_map, snap_to_grid)
 
-__all__ = ["GridLayout", "grid_layout", "grid_shape", "pca_map", "quick_grid"]
+__all__ = ["GridLayout", "grid_layout", "grid_shape", "pca_map", "quick_grid", "regrid"]
 
 
 def quick_grid(vectors, shape: Tuple[int, int]) -> GridLayout:
@@ -30,3 +30,16 @@ def quick_grid(vectors, shape: Tuple[int, int]) -> GridLayout:
                          f"{len(vectors)} vectors: pass a larger shape")
     points = pca_map(vectors, n_components=2)
     return GridLayout((rows, cols), snap_to_grid(points, (rows, cols)), points)
+
+
+def regrid(layout: GridLayout, shape: Tuple[int, int]) -> GridLayout:
+    """``layout``'s 2-D map snapped to another ``(rows, cols)`` grid (no new t-SNE).
+
+    ``shape`` must have at least as many cells as the layout has rows.
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    if rows * cols < len(layout):
+        raise ValueError(f"shape {shape} has {rows * cols} cells, fewer than the "
+                         f"{len(layout)} images: pass a larger shape")
+    return GridLayout((rows, cols), snap_to_grid(layout.embedding, (rows, cols)),
+                      layout.embedding)

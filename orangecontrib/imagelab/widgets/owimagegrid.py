@@ -1,50 +1,66 @@
 """Image Grid: images on a regular grid, similar ones side by side."""
-import base64
-from typing import List, Optional
+import os
+from math import ceil
+from typing import List, Optional, Tuple
 
 import numpy as np
 import scipy.sparse as sp
-from AnyQt.QtCore import QBuffer, QByteArray
+from AnyQt.QtCore import QSize
 from AnyQt.QtGui import QColor
+from AnyQt.QtWidgets import QFileDialog
 
 from Orange.data import Table, Variable
 from Orange.widgets import gui
-from Orange.widgets.settings import ContextSetting, DomainContextHandler, Setting
+from Orange.widgets.settings import ContextSetting, Setting
 from Orange.widgets.utils.itemmodels import DomainModel, VariableListModel
 from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Input, Msg, Output, OWWidget
 
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.api.layout import (
-    GridLayout, grid_layout, grid_shape, pca_map, quick_grid)
+    GridLayout, grid_layout, pca_map, quick_grid, regrid)
+from orangecontrib.imagelab.widgets.utils.contexts import LabelColumnsContextHandler
+from orangecontrib.imagelab.widgets.utils.gridextras import (
+    ColorLegend, grid_picture, png_data_uri)
 from orangecontrib.imagelab.widgets.utils.imagetable import (
     LazyLocations, group_tables, selection_key)
 from orangecontrib.imagelab.widgets.utils.boxoverlay import BOXES_MESSAGE, BoxesMixin
-from orangecontrib.imagelab.widgets.utils.imageviews import ThumbnailGrid
+from orangecontrib.imagelab.widgets.utils.imageviews import ThumbnailGrid, fit_shape
 from orangecontrib.imagelab.widgets.utils.messages import error_text
 from orangecontrib.imagelab.widgets.utils.tasks import (
     TaskState, TaskWidgetMixin, progress_callback)
+from orangecontrib.imagelab.widgets.utils.thumbnails import size_step
 from orangecontrib.imagelab.widgets.utils.thumbnailwidget import ThumbnailViewMixin
 
+#: The view's size before the widget was ever shown (its default size, less controls).
+DEFAULT_VIEW = QSize(720, 620)
+#: The widest grid image a report gets.
+REPORT_WIDTH = 1000
 
-def run(x, columns: Optional[list], n_jobs: int, state: TaskState) -> GridLayout:
+
+def run(x, columns: Optional[list], shape: Tuple[int, int], n_jobs: int,
+        state: TaskState) -> GridLayout:
     """A quick PCA grid first (as a partial result), then the t-SNE grid.
 
     ``x``: the table's X (dense or sparse); ``columns``: the numeric ones, or
-    None for all.
+    None for all; ``shape``: (rows, cols) with at least as many cells as rows.
     """
     callback = progress_callback(state)
     if columns is not None:
         x = x[:, columns]
     vectors = np.asarray(x.toarray() if sp.issparse(x) else x, dtype=float)
-    n = len(vectors)
-    shape = grid_shape(n)
     state.set_status("Arranging images ...")
     reduced = pca_map(vectors, n_components=min(50, max(2, vectors.shape[1])))
     state.set_partial_result(quick_grid(reduced, shape))
     callback(0.05)
     return grid_layout(reduced, shape=shape, n_jobs=n_jobs,
                        callback=lambda f: callback(0.05 + 0.95 * f))
+
+
+def run_regrid(layout: GridLayout, shape: Tuple[int, int], state: TaskState) -> GridLayout:
+    """The finished layout's map on another grid shape (the t-SNE map is kept)."""
+    progress_callback(state)(0.0)
+    return regrid(layout, shape)
 
 
 class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
@@ -63,12 +79,17 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         selected_data = Output("Selected Images", Table, default=True)
         annotated_data = Output("Images", Table)
 
-    settings_version = 1
-    settingsHandler = DomainContextHandler()
+    # 2: contexts hold the class and metas only (before: every feature too)
+    settings_version = 2
+    settingsHandler = LabelColumnsContextHandler()
     image_var: Optional[Variable] = ContextSetting(None)
     label_var: Optional[Variable] = ContextSetting(None)
     color_var: Optional[Variable] = ContextSetting(None)
     cell_size: int = Setting(96, range=(32, 320))
+    #: Cells shrink or grow so the whole grid fits the window (else: columns × rows).
+    fit_to_window: bool = Setting(True)
+    columns: int = Setting(12, range=(1, 10_000))
+    rows: int = Setting(9, range=(1, 10_000))
     # Selection as [[row, group], ...] for the data whose fingerprint is
     # ``selection_key``; restored when that same data arrives again.
     selection: List[List[int]] = Setting([], schema_only=True)
@@ -86,9 +107,20 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         no_features = Msg("The data has no numeric features to arrange the images by: "
                           "connect Image Embedding first.")
         layout_failed = Msg("The layout failed: {}")
+        save_failed = Msg("Cannot save the grid image to {}: choose another file or folder.")
 
     class Information(OWWidget.Information):
         ignored = Msg("{} non-numeric feature(s) are not used for the layout.")
+        more_rows = Msg("{} columns × {} rows hold {:,} images: {} rows are shown.")
+        cancelled = Msg("Arrangement stopped: the quick arrangement (principal "
+                        "components) is shown.")
+        saving = Msg("The grid image is saved when {:,} more thumbnails are loaded.")
+        saved = Msg("Grid image saved to {}.")
+
+    @classmethod
+    def migrate_context(cls, context, version):
+        if version is None or version < 2:
+            LabelColumnsContextHandler.shrink(context)
 
     def __init__(self):
         OWWidget.__init__(self)
@@ -96,6 +128,8 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         self.data: Optional[Table] = None
         self.subset_ids: Optional[np.ndarray] = None
         self.layout: Optional[GridLayout] = None
+        self.quick_layout: Optional[GridLayout] = None
+        self.save_path: Optional[str] = None   # a save waiting for thumbnails
         self.locations = []
         self.failed = {}
 
@@ -113,17 +147,38 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
                      callback=self._update_labels)
         gui.comboBox(box, self, "color_var", label="Frame colour:", model=self.color_model,
                      callback=self._update_colors)
-        gui.hSlider(box, self, "cell_size", label="Size:", minValue=32, maxValue=320,
-                    step=8, createLabel=False, callback=self._on_cell_size)
+        self.legend = ColorLegend(box)
+        box.layout().addWidget(self.legend)
+
+        box = gui.vBox(self.controlArea, "Grid")
+        gui.checkBox(box, self, "fit_to_window", "Fit to window", callback=self._on_grid_options,
+                     tooltip="Size the cells so the whole grid fits; a grid too large for "
+                             "the smallest cells scrolls only vertically.")
+        row = gui.hBox(box)
+        self.columns_spin = gui.spin(row, self, "columns", 1, 10_000, label="Columns:",
+                                     callback=self._on_grid_options, controlWidth=60)
+        self.rows_spin = gui.spin(row, self, "rows", 1, 10_000, label="Rows:",
+                                  callback=self._on_grid_options, controlWidth=60)
+        self.size_slider = gui.hSlider(box, self, "cell_size", label="Size:", minValue=32,
+                                       maxValue=320, step=8, createLabel=False,
+                                       callback=self._on_cell_size)
+        gui.button(box, self, "Save Image…", callback=self.save_image, autoDefault=False,
+                   tooltip="Save the whole grid (not only the visible part), with the "
+                           "colour legend, as a PNG or JPEG image.")
         sel = gui.vBox(self.controlArea, "Selection")
         gui.label(sel, self, "Drag or click to select.\nShift: new group, Ctrl: add,\n"
                              "Alt: remove. Space: preview.")
         gui.button(sel, self, "Clear selection", callback=self._clear_selection)
         self.controlArea.layout().addStretch(1)
+        self.cancel_button = gui.button(self.buttonsArea, self, "Cancel", autoDefault=False,
+                                        callback=self.cancel_layout)
+        self.cancel_button.setEnabled(False)
         gui.auto_apply(self.buttonsArea, self, "auto_commit")
 
         self._add_view(ThumbnailGrid(self.mainArea))
         self._add_box_controls()
+        self.view.loader.idle.connect(self._save_when_ready)
+        self._on_grid_options(relayout=False)
 
     # --- inputs -------------------------------------------------------
     @Inputs.data
@@ -131,7 +186,7 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         self.closeContext()
         self.cancel()
         self.clear_messages()
-        self.data = self.layout = None
+        self.data = self.layout = self.quick_layout = self.save_path = None
         self.locations, self.failed = [], {}
         self.view.loader.clear()
         domain = data.domain if data is not None else None
@@ -158,16 +213,51 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
                 self.openContext(data)
         self._show_items()
         self._restore_selection()
-        if self.data is not None and len(self.data):
-            attributes = self.data.domain.attributes
-            columns = [i for i, v in enumerate(attributes) if v.is_continuous]
-            if len(columns) == len(attributes):
-                columns = None  # all of X: no copy on the GUI thread
-            # One openTSNE thread: on the 2-core test machine more threads made
-            # it slower (10,000 images: 14.8 s with 1, 24.5 s with 2), and
-            # thumbnails decode in parallel meanwhile.
-            n_jobs = 1
-            self.start(run, self.data.X, columns, n_jobs)
+        self._start_layout()
+
+    def _start_layout(self):
+        self.cancel_button.setEnabled(False)
+        if self.data is None or not len(self.data):
+            return
+        attributes = self.data.domain.attributes
+        columns = [i for i, v in enumerate(attributes) if v.is_continuous]
+        if len(columns) == len(attributes):
+            columns = None  # all of X: no copy on the GUI thread
+        # One openTSNE thread: on the 2-core test machine more threads made
+        # it slower (10,000 images: 14.8 s with 1, 24.5 s with 2), and
+        # thumbnails decode in parallel meanwhile.
+        n_jobs = 1
+        self.cancel_button.setEnabled(True)
+        self.start(run, self.data.X, columns, self._grid_shape(), n_jobs)
+
+    # --- grid shape ---------------------------------------------------
+    def _grid_shape(self) -> Tuple[int, int]:
+        """Fit to the view, or the chosen columns with as many rows as needed."""
+        n = len(self.data)
+        self.Information.more_rows.clear()
+        if self.fit_to_window:
+            view = self.view.maximumViewportSize() if self.view.isVisible() \
+                else DEFAULT_VIEW
+            return fit_shape(n, view.width(), view.height(), labels=self.label_var is not None,
+                             scrollbar=self.view.verticalScrollBar().sizeHint().width())
+        rows = max(self.rows, ceil(n / self.columns))
+        if rows > self.rows:
+            self.Information.more_rows(self.columns, self.rows, n, rows)
+        return rows, self.columns
+
+    def _on_grid_options(self, relayout: bool = True):
+        manual = not self.fit_to_window
+        for control in (self.columns_spin, self.rows_spin, self.size_slider):
+            control.setEnabled(manual)
+        self.view.set_fit(self.fit_to_window)
+        if not relayout or self.data is None or not len(self.data):
+            return
+        shape = self._grid_shape()
+        if self.layout is not None and shape != self.layout.shape:
+            self.cancel_button.setEnabled(True)
+            self.start(run_regrid, self.layout, shape)
+        elif self.layout is None and self.task is not None:
+            self._start_layout()   # the running layout was for another shape
 
     @Inputs.data_subset
     def set_subset(self, subset: Optional[Table]):
@@ -209,17 +299,22 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         var = self.color_var
         if self.data is None or var is None:
             self.view.set_colors(None)
+            self.legend.clear()
             return
         values = self.data.get_column(var)
         if var.is_discrete:
             palette = [QColor(*map(int, rgb)) for rgb in var.colors]
             colors = [None if np.isnan(v) else palette[int(v)] for v in values]
+            self.legend.set_discrete(var.name, list(zip(palette, var.values)))
         else:
             palette = var.palette
             finite = values[np.isfinite(values)]
             low, high = (finite.min(), finite.max()) if len(finite) else (0, 1)
             colors = [None if not np.isfinite(v) else
                       palette.value_to_qcolor(v, low, high) for v in values]
+            stops = [palette.value_to_qcolor(low + (high - low) * i / 4, low, high)
+                     for i in range(5)]
+            self.legend.set_continuous(var.name, stops, var.str_val(low), var.str_val(high))
         self.view.set_colors(colors)
 
     def _update_faded(self):
@@ -232,14 +327,26 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
     # --- layout task --------------------------------------------------
     def on_partial_result(self, layout: GridLayout):
         if self.layout is None and self.data is not None:
+            self.quick_layout = layout
             self.view.set_cells(layout.cells, layout.shape)
 
     def on_done(self, layout: GridLayout):
+        self.cancel_button.setEnabled(False)
+        self.Information.cancelled.clear()
         self.layout = layout
         self.view.set_cells(layout.cells, layout.shape)
 
     def on_exception(self, ex: Exception):
+        self.cancel_button.setEnabled(False)
         self.Error.layout_failed(error_text(ex))
+
+    def cancel_layout(self):
+        """Stop the arrangement at once; the quick one (if any) stays."""
+        self.cancel()
+        self.cancel_button.setEnabled(False)
+        if self.layout is None and self.quick_layout is not None:
+            self.layout = self.quick_layout
+            self.Information.cancelled()
 
     # --- selection ----------------------------------------------------
     def _restore_selection(self):
@@ -273,6 +380,35 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         self.Outputs.selected_data.send(selected)
         self.Outputs.annotated_data.send(annotated)
 
+    # --- the grid as an image ------------------------------------------
+    def save_image(self):
+        start = os.path.join(os.path.expanduser("~"), "image-grid.png")
+        path, _ = QFileDialog.getSaveFileName(self, "Save Grid Image", self.save_path or start,
+                                              "PNG image (*.png);;JPEG image (*.jpg *.jpeg)")
+        if path:
+            self.save_image_to(path)
+
+    def save_image_to(self, path: str):
+        """Save the whole grid to ``path`` now, or once its thumbnails are loaded."""
+        self.Error.save_failed.clear()
+        self.Information.saved.clear()
+        self.save_path = path
+        missing = self.view.not_ready(size_step(self.view.cell_size))
+        if missing and self.view.loader.prefetch(missing) or self.view.loader.pending():
+            self.Information.saving(len(missing))
+        else:
+            self._save_when_ready()
+
+    def _save_when_ready(self):
+        if self.save_path is None or self.view.loader.pending():
+            return
+        path, self.save_path = self.save_path, None
+        self.Information.saving.clear()
+        if grid_picture(self.view.render(), self.legend).save(path):
+            self.Information.saved(path)
+        else:
+            self.Error.save_failed(path)
+
     # --- report -------------------------------------------------------
     def send_report(self):
         if self.data is None:
@@ -288,10 +424,16 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
             ("Selection", ", ".join(f"G{g + 1}: {s}" for g, s in enumerate(sizes))
              or "none"),
         ))
-        buffer = QBuffer()
-        self.view.viewport().grab().save(buffer, "PNG")
-        data = base64.b64encode(QByteArray(buffer.data()).data()).decode("ascii")
-        self.report_raw(f'<img src="data:image/png;base64,{data}" style="max-width:100%"/>')
+        # The whole grid, at most REPORT_WIDTH wide, from the thumbnails loaded so far.
+        cols = max(1, self.view.shape()[1])
+        cell = max(16, min(self.view.cell_size, (REPORT_WIDTH - 6) // cols - 6))
+        picture = grid_picture(self.view.render(cell), self.legend)
+        self.report_raw(f'<img src="{png_data_uri(picture)}" style="max-width:100%"/>')
+        missing = self.view.not_ready(size_step(cell), any_size=True)
+        if missing:
+            self.view.loader.prefetch(missing)
+            self.report_paragraph(f"{len(missing):,} thumbnails were not loaded yet and "
+                                  f"are shown grey.")
 
     @Inputs.boxes
     def set_boxes(self, boxes: Optional[Table]):

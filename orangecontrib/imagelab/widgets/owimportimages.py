@@ -1,4 +1,5 @@
 """Import Images: a folder, zip archive or annotation file into a data table."""
+import html
 import os
 from typing import List, Optional, Tuple
 
@@ -39,6 +40,17 @@ def run(source: str, check_full: bool, allow_outside: bool, annotations: Optiona
     """Import ``source`` off the GUI thread, reporting percentages."""
     return import_images(source, annotations=annotations, check_full=check_full,
                          allow_outside=allow_outside, callback=progress_callback(state))
+
+
+def skipped_list_html(skipped, shown: int = 6) -> str:
+    """The first ``shown`` skipped files with their reasons, one a line (HTML)."""
+    if not skipped:
+        return ""
+    lines = [f"<b>{html.escape(s.path)}</b>: {html.escape(s.reason)}" for s in skipped[:shown]]
+    if len(skipped) > shown:
+        lines.append(f"… and {len(skipped) - shown:,} more (the Skipped Files output "
+                     f"lists them all)")
+    return f"Skipped {len(skipped):,}:<br/>" + "<br/>".join(lines)
 
 
 def result_summary(result: ImportResult) -> str:
@@ -154,6 +166,11 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
         self.info_label = QLabel("Choose a folder, a zip archive or an annotation "
                                  "file,\nor drop one here.", wordWrap=True)
         box.layout().addWidget(self.info_label)
+        # The skipped files, by name, where the user looks: the warning in the
+        # status bar is one line and cut off after the first name or two.
+        self.skipped_label = QLabel(wordWrap=True, textFormat=Qt.RichText, visible=False)
+        self.skipped_label.setMinimumWidth(300)
+        box.layout().addWidget(self.skipped_label)
         self.cancel_button = gui.button(self.buttonsArea, self, "Cancel",
                                         callback=self.cancel_import, autoDefault=False)
         self.cancel_button.setEnabled(False)
@@ -308,8 +325,15 @@ class OWImportImages(OWWidget, TaskWidgetMixin):
     def on_partial_result(self, _):
         pass
 
+    def _show_skipped(self, skipped):
+        self.skipped_label.setVisible(bool(skipped))
+        self.skipped_label.setText(skipped_list_html(skipped))
+        self.skipped_label.setToolTip("\n".join(f"{s.path} ({s.reason})"
+                                                for s in skipped[:50]))
+
     def _set_result(self, result: Optional[ImportResult]):
         self.result = result
+        self._show_skipped(result.skipped if result is not None else [])
         if result is None:
             self.info_label.setText("No data.")
             self.Outputs.data.send(None)

@@ -20,9 +20,10 @@ chosen column is there with the same name and type.
 from Orange.data import DiscreteVariable
 from Orange.widgets.settings import Context, DomainContextHandler
 
-__all__ = ["CategoricalContextHandler"]
+__all__ = ["CategoricalContextHandler", "LabelColumnsContextHandler"]
 
 _DISCRETE = 1  # Orange.widgets.utils.vartype of a DiscreteVariable
+_CONTINUOUS = 2
 
 
 class CategoricalContextHandler(DomainContextHandler):
@@ -45,3 +46,24 @@ class CategoricalContextHandler(DomainContextHandler):
             if isinstance(columns, dict):
                 setattr(context, part, {name: kind for name, kind in columns.items()
                                         if kind == _DISCRETE or isinstance(kind, list)})
+
+
+class LabelColumnsContextHandler(DomainContextHandler):
+    """A ``DomainContextHandler`` for widgets that choose among the class and
+    meta columns (image, label, colour), never the features: it encodes and
+    matches the class and metas only, not the embedding's 1,000 features."""
+
+    def encode_domain(self, domain):
+        attributes, metas = super().encode_domain(domain)
+        classes = {var.name for var in domain.class_vars}
+        return {name: kind for name, kind in attributes.items() if name in classes}, metas
+
+    @staticmethod
+    def shrink(context: Context) -> None:
+        """Drop the numeric features from a context stored by Orange's
+        ``DomainContextHandler`` (a continuous class goes too: such a context
+        then matches no more, and the widget starts from its defaults)."""
+        columns = getattr(context, "attributes", None)
+        if isinstance(columns, dict):
+            context.attributes = {name: kind for name, kind in columns.items()
+                                  if kind != _CONTINUOUS}

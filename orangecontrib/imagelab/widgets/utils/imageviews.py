@@ -6,10 +6,14 @@ an item per image: painting walks the visible cells only and asks the
 ``ThumbnailLoader`` for their thumbnails, so 20,000 rows cost no more than
 the few hundred on screen. Selection follows Orange's scatter plot: a click
 or rubber band selects; Shift makes a new group, Ctrl adds to the last group,
-Alt removes.
+Alt removes. With ``set_fit(True)`` the cells shrink (or grow, up to
+``MAX_FIT``) so the whole grid fits the view; ``fit_shape`` picks a shape for
+which that needs at most a vertical scroll bar. ``render()`` paints the whole
+grid (not only the visible part) into an image, from the loader's cache.
 """
+from math import ceil
 from collections.abc import Sequence as AbcSequence
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from AnyQt.QtCore import QPoint, QRect, QSize, Qt, pyqtSignal as Signal
@@ -30,13 +34,39 @@ def group_color(group: int) -> QColor:
     return GROUP_COLORS[(group - 1) % len(GROUP_COLORS)]
 
 
+SPACING = 6
+LABEL_HEIGHT = 16
+#: Smallest and largest cells when fitting the grid to the view.
+MIN_FIT, MAX_FIT = 32, 320
+
+
+def fit_shape(n: int, width: int, height: int, *, labels: bool = False,
+              scrollbar: int = 16):
+    """``(rows, cols)`` for n images in a ``width`` × ``height`` view: the grid's
+    aspect follows the view's; a grid that does not fit even with the smallest
+    cells (``MIN_FIT``) gets as many columns as fit beside a vertical scroll bar
+    (``scrollbar`` pixels wide), so it scrolls only vertically."""
+    if n <= 0:
+        return 0, 0
+    label = LABEL_HEIGHT if labels else 0
+    aspect = max(width, 1) / max(height, 1) * (MIN_FIT + SPACING + label) / (MIN_FIT + SPACING)
+    cols = max(1, min(n, round((n * aspect) ** 0.5)))
+    rows = ceil(n / cols)
+    smallest_width = cols * (MIN_FIT + SPACING) + SPACING
+    smallest_height = rows * (MIN_FIT + SPACING + label) + SPACING
+    if smallest_width > width or smallest_height > height:
+        cols = max(1, min(n, (width - SPACING - scrollbar) // (MIN_FIT + SPACING)))
+        rows = ceil(n / cols)
+    return rows, cols
+
+
 class ThumbnailGrid(QAbstractScrollArea):
     """Thumbnails at grid cells; see the module docstring."""
     selectionChanged = Signal()
     activated = Signal(int)  # row index, on double-click or Space
 
-    SPACING = 6
-    LABEL_HEIGHT = 16
+    SPACING = SPACING
+    LABEL_HEIGHT = LABEL_HEIGHT
 
     def __init__(self, parent=None, *, loader: Optional[ThumbnailLoader] = None,
                  flow: bool = False, multi_group: bool = True):
@@ -46,7 +76,8 @@ class ThumbnailGrid(QAbstractScrollArea):
         self.loader.failed.connect(self._on_thumbnail)
         self.flow = flow
         self.multi_group = multi_group
-        self.cell_size = 96
+        self.fit = False
+        self.cell_size = self.chosen_size = 96
         self._locations: List[Optional[str]] = []
         self._cells = np.zeros((0, 2), dtype=np.int64)
         self._shape = (0, 0)
@@ -102,11 +133,33 @@ class ThumbnailGrid(QAbstractScrollArea):
         self.viewport().update()
 
     def set_cell_size(self, size: int) -> None:
-        self.cell_size = int(size)
+        """The cells' size when not fitting (``set_fit``)."""
+        self.chosen_size = self.cell_size = int(size)
         if self.flow:
             self._flow_cells()
         self._update_scrollbars()
         self.viewport().update()
+
+    def set_fit(self, fit: bool) -> None:
+        """Size the cells so the whole grid fits the view (see ``fit_shape``)."""
+        self.fit = bool(fit) and not self.flow
+        if not self.fit:
+            self.cell_size = self.chosen_size
+        self._update_scrollbars()
+        self.viewport().update()
+
+    def _fitted_size(self) -> int:
+        rows, cols = self._shape
+        if not rows or not cols:
+            return self.chosen_size
+        label = self.LABEL_HEIGHT if self._labels is not None else 0
+        space = self.maximumViewportSize()
+        width, height = space.width() - self.SPACING, space.height() - self.SPACING
+        size = min(width // cols, height // rows - label) - self.SPACING
+        if size < MIN_FIT:   # it scrolls vertically: leave room for the scroll bar
+            width -= self.verticalScrollBar().sizeHint().width()
+            size = width // cols - self.SPACING
+        return int(max(MIN_FIT, min(MAX_FIT, size)))
 
     def count(self) -> int:
         return len(self._locations)
@@ -163,6 +216,8 @@ class ThumbnailGrid(QAbstractScrollArea):
             self._index[self._cells[:, 0], self._cells[:, 1]] = np.arange(len(self._cells))
 
     def _update_scrollbars(self):
+        if self.fit:
+            self.cell_size = self._fitted_size()
         pitch = self.pitch()
         rows, cols = self._shape
         width = cols * pitch.width() + self.SPACING
@@ -247,6 +302,45 @@ class ThumbnailGrid(QAbstractScrollArea):
         if wanted and event.rect().contains(self.viewport().rect()):
             self.loader.retain(wanted)  # forget what was scrolled away
         painter.end()
+
+    # --- the whole grid as an image ---------------------------------------
+    def shape(self) -> Tuple[int, int]:
+        """(rows, columns) of the grid as shown."""
+        return self._shape
+
+    def not_ready(self, size: int, *, any_size: bool = False) -> List[Tuple[str, int]]:
+        """Thumbnails at ``size`` that are neither cached nor known to fail; with
+        ``any_size``, only those with no cached thumbnail at any size (``render``
+        scales the nearest one)."""
+        loader = self.loader
+        return [(location, size) for location in dict.fromkeys(self._locations)
+                if location is not None and not loader.is_ready(location, size) and
+                not (any_size and loader.best_image(location, size) is not None)]
+
+    def render(self, cell: Optional[int] = None) -> QImage:
+        """The whole grid (every cell, not only those on screen) at ``cell`` pixels
+        (default: as shown), with frames, labels and selection; thumbnails come
+        from the loader's cache (``not_ready`` says which are missing)."""
+        cell = int(cell or self.cell_size)
+        rows, cols = self._shape
+        label = self.LABEL_HEIGHT if self._labels is not None else 0
+        width, height = cell + self.SPACING, cell + label + self.SPACING
+        image = QImage(max(1, cols * width + self.SPACING),
+                       max(1, rows * height + self.SPACING), QImage.Format_RGB32)
+        image.fill(self.palette().base().color())
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.SmoothPixmapTransform)
+        font = QFont(self.font())
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
+        painter.setFont(font)
+        size = size_step(cell)
+        for index, (row, col) in enumerate(self._cells):
+            location = self._locations[index]
+            thumbnail = self.loader.best_image(location, size) if location else None
+            rect = QRect(self.SPACING + col * width, self.SPACING + row * height, cell, cell)
+            self._paint_tile(painter, index, rect, thumbnail)
+        painter.end()
+        return image
 
     def _paint_tile(self, painter: QPainter, index: int, rect: QRect, image):
         faded = self._faded is not None and self._faded[index]

@@ -6,7 +6,9 @@ mode at reduced scale), converts them to ``QImage`` there (QImage, unlike
 QPixmap, may be built off the GUI thread) and delivers them to the GUI
 thread through a queued signal. The newest requests are served first, so
 the images a user is looking at now come before those scrolled past, and
-``retain`` drops requests for images no longer on screen.
+``retain`` drops requests for images no longer on screen. ``prefetch`` queues
+images nobody looks at yet (e.g. to save a whole grid as an image): they are
+decoded when no on-screen request waits, and ``retain`` leaves them alone.
 """
 import os
 import threading
@@ -58,6 +60,8 @@ class ThumbnailLoader(QObject):
     """
     loaded = Signal(str, int)
     failed = Signal(str, str)
+    #: Emitted when the last queued decode (on-screen or prefetched) is done.
+    idle = Signal()
     _finished = Signal(object, object, object)  # key, QImage or None, reason
 
     def __init__(self, parent: Optional[QObject] = None, *,
@@ -69,7 +73,8 @@ class ThumbnailLoader(QObject):
         self._cache_bytes = 0
         self._errors: Dict[str, str] = {}
         self._queue: "deque[Key]" = deque()
-        self._queued = set()      # keys in the queue or being decoded
+        self._background: "deque[Key]" = deque()   # prefetched, oldest first
+        self._queued = set()      # keys in either queue or being decoded
         self._lock = threading.Condition()
         self._stopped = False
         self._finished.connect(self._on_finished, Qt.QueuedConnection)
@@ -119,13 +124,32 @@ class ThumbnailLoader(QObject):
                 try:
                     self._queue.remove(key)
                 except ValueError:
-                    return False  # being decoded
+                    try:
+                        self._background.remove(key)   # prefetched, now on screen
+                    except ValueError:
+                        return False  # being decoded
                 self._queue.append(key)
                 return False
             self._queue.append(key)
             self._queued.add(key)
             self._lock.notify()
         return True
+
+    def prefetch(self, keys: Iterable[Key]) -> int:
+        """Queue decodes behind every on-screen request; returns how many were queued."""
+        with self._lock:
+            if self._stopped:
+                return 0
+            new = [key for key in keys if key not in self._queued and
+                   key not in self._cache and key[0] not in self._errors]
+            self._background.extend(new)
+            self._queued.update(new)
+            self._lock.notify_all()
+        return len(new)
+
+    def is_ready(self, location: str, size: int) -> bool:
+        """Whether ``location`` is decoded at ``size``, or known to be unreadable."""
+        return (location, size) in self._cache or location in self._errors
 
     def retain(self, keys: Iterable[Key]) -> None:
         """Drop queued requests that are not in ``keys`` (e.g. scrolled away)."""
@@ -144,7 +168,9 @@ class ThumbnailLoader(QObject):
         """Forget queued requests, cached images and errors."""
         with self._lock:
             self._queued.difference_update(self._queue)
+            self._queued.difference_update(self._background)
             self._queue.clear()
+            self._background.clear()
         self._cache.clear()
         self._cache_bytes = 0
         self._errors.clear()
@@ -153,18 +179,20 @@ class ThumbnailLoader(QObject):
         with self._lock:
             self._stopped = True
             self._queue.clear()
+            self._background.clear()
             self._lock.notify_all()
 
     # --- worker threads -----------------------------------------------
     def _work(self):
         while True:
             with self._lock:
-                while not self._queue and not self._stopped:
+                while not self._queue and not self._background and not self._stopped:
                     if not self._lock.wait(IDLE_CHECK) and sip.isdeleted(self):
                         self._stopped = True
                 if self._stopped:
                     return
-                key = self._queue.pop()  # newest first
+                # On-screen requests first, newest first; then prefetches in order.
+                key = self._queue.pop() if self._queue else self._background.popleft()
             location, size = key
             image, reason = None, None
             try:
@@ -187,10 +215,13 @@ class ThumbnailLoader(QObject):
     def _on_finished(self, key, image, reason):
         with self._lock:
             self._queued.discard(key)
+            now_idle = not self._queued
         location, size = key
         if image is None:
             self._errors[location] = reason
             self.failed.emit(location, reason)
+            if now_idle:
+                self.idle.emit()
             return
         self._cache[key] = image
         self._cache_bytes += image.sizeInBytes()
@@ -198,3 +229,5 @@ class ThumbnailLoader(QObject):
             _, old = self._cache.popitem(last=False)
             self._cache_bytes -= old.sizeInBytes()
         self.loaded.emit(location, size)
+        if now_idle:
+            self.idle.emit()
