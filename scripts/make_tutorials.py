@@ -6,7 +6,8 @@ Workflows are written with orange-canvas-core's own writer, with settings as
 literals (one exception, see ``predictions_with_probabilities``), so the files
 stay readable and diffable. Sample
 paths are relative to the workflow file ("../sample/..."), so they work on
-any machine.
+any machine. Notes must not cover a node or its caption (and the status line
+under it): tests/test_tutorial_layout.py measures that in the written files.
 """
 import os
 import sys
@@ -87,10 +88,10 @@ EXPLORE = Workflow(
     notes=[((20, 20, 300, 110),
             "1. Import Images reads the bundled sample: 200 Fashion-MNIST photos in five "
             "class folders. Point it to your own folder or zip."),
-           ((330, 330, 300, 100),
+           ((200, 400, 340, 90),
             "2. Image Embedding turns each image into 1,280 numbers with EfficientNet-Lite0, "
             "a model that ships with the add-on (no internet needed)."),
-           ((560, 10, 320, 90),
+           ((730, 90, 300, 100),
             "3. In Image Grid, drag over images to mark a group (Shift: new group); "
             "Save Images writes the marked group into one folder per group.")])
 

@@ -185,3 +185,23 @@ class TestOWImageEmbedding(base.WidgetTest):
             self.embed(image_table(["img0.jpg", "img1.jpg"], origin=self.tmp))
             self.assertFalse(self.widget.Warning.cache.is_shown())
             self.assertIn("2 from the cache", self.widget.info_label.text())
+
+
+class TestEmbeddingOptions(base.WidgetTest):
+    def setUp(self):
+        self.widget = self.create_widget(OWImageEmbedding,
+                                         stored_settings={"method": "efficientnet-lite0"})
+
+    def test_hand_made_options_show_only_for_hand_made_features(self):
+        w = self.widget
+        w.show()
+        self.assertTrue(w.features_box.isHidden())
+        height = w.height()
+        w.method_combo.setCurrentIndex(w._methods.index(HAND_MADE))
+        w.method_combo.activated.emit(w.method_combo.currentIndex())
+        self.assertFalse(w.features_box.isHidden())
+        w.method_combo.setCurrentIndex(0)
+        w.method_combo.activated.emit(0)
+        self.assertTrue(w.features_box.isHidden())
+        self.process_events(until=lambda: w.height() == height, timeout=3000)
+        self.assertEqual(w.height(), height)     # the widget shrinks back

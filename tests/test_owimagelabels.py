@@ -101,3 +101,28 @@ class TestOWImageLabels(base.WidgetTest):
         self.widget.threshold = 20
         self.widget._threshold_changed()
         self.assertEqual(self.widget.review_min, 20)
+
+
+class TestLabelsLayout(base.WidgetTest):
+    def setUp(self):
+        self.widget = self.create_widget(OWImageLabels)
+
+    def test_error_clears_the_counts_and_the_width_stays(self):
+        w = self.widget
+        w.show()
+        self.process_events()
+        width = w.width()
+        self.send_signal(w.Inputs.data, photo_table())
+        w.label_edit.setText("cat")
+        w.label_edit.editingFinished.emit()
+        self.wait_until_finished(timeout=60000)
+        self.assertIn("1 matched", w.counts_label.text())
+        self.process_events()
+        self.assertEqual(w.width(), width)
+        w.label_edit.setText("robbin, a name no vocabulary has, in a long line of text")
+        w.label_edit.editingFinished.emit()
+        self.wait_until_finished(timeout=60000)
+        self.process_events()
+        self.assertTrue(w.Error.unknown_label.is_shown())
+        self.assertEqual(w.counts_label.text(), "")     # no stale "Scanned 4 of 4: ..."
+        self.assertEqual(w.width(), width)

@@ -4,7 +4,7 @@
     >>> result = import_images("coco/annotations/instances_val.json")   # doctest: +SKIP
     >>> result.boxes                       # one row per box (tables.boxes_table)
     >>> crops = crop_boxes(result.boxes, padding=0.1, classes=["cat", "dog"])  # doctest: +SKIP
-    >>> crops.data, crops.skipped          # an images table, and what was left out
+    >>> crops.data, crops.skipped          # an images table, and what was skipped
     >>> write_boxes(result.boxes, "boxes.json", format="coco")          # doctest: +SKIP
 
 A boxes table follows the convention in ``tables.py``. Reading goes through
@@ -43,7 +43,7 @@ class BoxesResult:
     """Boxes read for a set of images.
 
     ``data``: the boxes table (None when no box was kept); ``skipped``: rows,
-    files and boxes left out, each named, with the reason (boxes as
+    files and boxes skipped, each named, with the reason (boxes as
     "image box id"); ``fixed``: boxes kept after a change (clipped, swapped),
     named, with what was done; ``unknown_classes``: class ids the file did not
     name -> number of boxes (the id is kept as the label); ``notes``: other

@@ -5,7 +5,7 @@
     >>> result.data       # the rows whose image is on disk: an images table
     >>> result.failed     # [SkippedEntry(url, "HTTP 404 (Not Found)"), ...]
 
-``data`` keeps every input column and row order (failed rows left out) and
+``data`` keeps every input column and row order (failed rows skipped) and
 adds, first among the metas, ``image`` (the local file, relative to the
 folder: ``type=image``, ``origin=<folder>``), then at the end ``source url``,
 ``size`` (bytes), ``width`` and ``height`` (as shown, after the EXIF
@@ -19,7 +19,7 @@ Dataset Subset's), ``result.boxes`` has the boxes of the downloaded images,
 re-pointed at the local files and, if they were fractions, converted to
 pixels of the downloaded images (the stored pixels, before any EXIF
 rotation, as the boxes convention counts them); boxes of failed images are
-left out.
+skipped.
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union

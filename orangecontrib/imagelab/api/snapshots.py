@@ -224,7 +224,7 @@ def read_verified(path, *, callback: ProgressCallback = None):
     """A snapshot's table after checking every file against its manifest.
 
     Returns ``(data, report)``: rows whose image is missing or changed are
-    left out (``report.bad`` names them); the table is marked as the
+    skipped (``report.bad`` names them); the table is marked as the
     snapshot only when nothing is missing or changed. Used by Import Images
     for snapshot folders and their zip archives.
     """

@@ -50,7 +50,7 @@ Metadata = Union[str, os.PathLike, Sequence[Table]]
 class SubsetResult:
     """``images`` and ``boxes`` tables (None when empty); ``classes`` as
     resolved (display names); ``missing_classes``: requested and known but
-    without any image in the metadata; ``skipped``: images left out
+    without any image in the metadata; ``skipped``: images skipped
     (``SkippedEntry(image id, reason)``); ``notes``: things to tell the user."""
     images: Optional[Table]
     boxes: Optional[Table]

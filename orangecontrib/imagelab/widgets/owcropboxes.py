@@ -267,7 +267,7 @@ class OWCropBoxes(OWWidget, TaskWidgetMixin):
         if result.left_out.get("max per image"):
             parts.append(f"{result.left_out['max per image']:,} beyond the limit per image")
         if parts:
-            self.Information.left_out("Left out: " + "; ".join(parts) + ".")
+            self.Information.left_out("Skipped by the options: " + "; ".join(parts) + ".")
         self.info_label.setText(summary(result) + ".")
         self._send(result)
 

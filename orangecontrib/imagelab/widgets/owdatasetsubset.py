@@ -72,7 +72,7 @@ class OWDatasetSubset(OWWidget, TaskWidgetMixin):
 
     class Warning(OWWidget.Warning):
         missing_classes = Msg("No images of {} in these metadata.")
-        unknown_classes = Msg("Not in the class list, left out: {}.")
+        unknown_classes = Msg("Not in the class list, skipped: {}.")
         skipped = Msg("{}")
 
     class Error(OWWidget.Error):
@@ -298,7 +298,7 @@ class OWDatasetSubset(OWWidget, TaskWidgetMixin):
             self.Warning.missing_classes(", ".join(result.missing_classes))
         if result.skipped:
             self.Warning.skipped(skipped_summary(result.skipped, n_images + len(result.skipped),
-                                                 noun="images", verb="left out"))
+                                                 noun="images"))
         if result.notes:
             self.Information.note(" ".join(result.notes))
         self._send(result)

@@ -72,7 +72,7 @@ class OWDownloadImages(OWWidget, TaskWidgetMixin):
 
     class Warning(OWWidget.Warning):
         failed = Msg("{}")
-        boxes_left_out = Msg("{} boxes left out: their images were not downloaded.")
+        boxes_left_out = Msg("{} boxes skipped: their images were not downloaded.")
         not_boxes = Msg("The Boxes input is not a boxes table (x min, y min, x max, "
                         "y max and an image column); it is ignored.")
 

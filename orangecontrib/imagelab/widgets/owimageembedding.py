@@ -145,7 +145,8 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
             self.commit.deferred()
 
     def _update_features_box(self):
-        self.features_box.setEnabled(self.method == HAND_MADE)
+        # Shown only for hand-made features: a network has no such options.
+        self.features_box.setVisible(self.method == HAND_MADE)
 
     def clear_cache(self):
         clear_cache()

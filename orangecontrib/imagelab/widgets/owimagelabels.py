@@ -22,6 +22,9 @@ from orangecontrib.imagelab.widgets.utils.messages import error_text
 from orangecontrib.imagelab.widgets.utils.tasks import (
     TaskState, TaskWidgetMixin, progress_callback)
 
+#: The control area's width (the widget keeps it whatever the texts say).
+CONTROL_WIDTH = 340
+
 MODELS = (("efficientnet-lite0", "EfficientNet-Lite0"), ("squeezenet", "SqueezeNet 1.1"))
 
 
@@ -167,8 +170,11 @@ class OWImageLabels(OWWidget, TaskWidgetMixin):
                  callback=self._options_changed, controlWidth=60)
 
         self.counts_label = gui.widgetLabel(self.controlArea, "No data.")
+        self.counts_label.setWordWrap(True)
         gui.auto_apply(self.buttonsArea, self)
         self._update_hint()
+        # Long hints and counts wrap instead of widening the window at every run.
+        self.controlArea.setFixedWidth(max(self.controlArea.sizeHint().width(), CONTROL_WIDTH))
 
     # -- controls ----------------------------------------------------------
     def _label_edited(self):
@@ -226,6 +232,7 @@ class OWImageLabels(OWWidget, TaskWidgetMixin):
         self.cancel()
         self.clear_messages()
         self.result = None
+        self.counts_label.setText("")   # no counts of an earlier run next to an error
         self.label_text = self.label_edit.text().strip()
         if self.data is None or not len(self.data):
             self._send(None)
@@ -266,8 +273,9 @@ class OWImageLabels(OWWidget, TaskWidgetMixin):
         if "matched" in counts:
             self.counts_label.setText(
                 f"Scanned {result.scanned:,} of {result.total:,}: {counts['matched']:,} "
-                f"matched, {counts['review']:,} to review, "
-                f"{counts['rejected'] + counts['unreadable']:,} rejected")
+                f"matched, {counts['review']:,} to review, {counts['rejected']:,} rejected"
+                + (f", {counts['unreadable']:,} skipped (unreadable)"
+                   if counts['unreadable'] else ""))
         else:
             self.counts_label.setText(f"Labelled {result.total:,} images.")
         self._send(result)
