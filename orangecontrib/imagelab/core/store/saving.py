@@ -19,12 +19,12 @@ Three steps, each in one place:
    executor chosen up front (``core.executors``), ``placing.commit`` in the
    caller's thread in input order, which also writes the manifest rows.
 
-Copying and linking run in the caller's thread: on two cores, worker
-processes and threads were both slower than one thread (measured with
-``benchmarks/save_images.py``: threads hand Python's lock back and forth at
-every system call, processes pay to start and to pickle). Converting
-(Pillow decodes and encodes without the lock) and downloading run in
-threads, one per core.
+Copying and linking run in the caller's thread: on the 2-core machine,
+worker processes running the same primitive were no faster (0.8-1.1x one
+thread) and threads were slower (they hand Python's lock back and forth
+at every system call); see ``benchmarks/save_images.py``, which still
+measures processes, to check on other machines. Converting (Pillow decodes
+and encodes without the lock) and downloading run in threads, one per core.
 
 A full disk: the file that does not fit is skipped ("disk full") and the run
 goes on while the disk keeps ``MIN_FREE_BYTES`` free (a smaller file may
