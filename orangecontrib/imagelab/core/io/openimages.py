@@ -35,6 +35,7 @@ import difflib
 import hashlib
 import heapq
 import json
+import operator
 import os
 import re
 from dataclasses import dataclass, field
@@ -116,6 +117,15 @@ class Source:
             if len(row) > column and row[column] in wanted:
                 yield row
 
+    def picked(self, columns: Sequence[int],
+               progress: Callable[[int], None]) -> Iterator[Tuple[str, ...]]:
+        """The values of ``columns`` of every row (rows too short are left out),
+        as text or, from a CSV file, as bytes."""
+        last = max(columns)
+        for row in self.rows(progress):
+            if len(row) > last:
+                yield tuple(row[c] for c in columns)
+
 
 class CsvSource(Source):
     """A CSV file, read as bytes line by line: a line is decoded and parsed
@@ -166,6 +176,20 @@ class CsvSource(Source):
         for raw in self._records(progress):
             if raw.strip():
                 yield parse(raw)
+
+    def picked(self, columns, progress) -> Iterator[tuple]:
+        # Split only as far as the last column wanted, and leave the values
+        # as bytes (callers that count decode each distinct value once); a
+        # line with quotes goes through the csv module.
+        last = max(columns)
+        pick = operator.itemgetter(*columns)
+        for raw in self._records(progress):
+            if b'"' in raw:
+                parts = [p.encode("utf-8") for p in self._parse(raw)]
+            else:
+                parts = raw.rstrip(b"\r\n").split(b",", last + 1)
+            if len(parts) > last:
+                yield pick(parts) if len(columns) > 1 else (parts[columns[0]],)
 
     def matching(self, column, wanted, progress) -> Iterator[List[str]]:
         keys = {key.encode("utf-8") for key in wanted}
@@ -380,20 +404,20 @@ def count_classes(sources: Sequence[Source], *, callback: ProgressCallback = Non
     """
     streamed = [s for s in sources if s.kind in ("boxes", "labels")]
     progress = _Progress(sum(s.size for s in streamed), callback)
-    counts: Dict[str, ClassCount] = {}
+    counts: Dict[object, ClassCount] = {}  # by MID as the source gives it (text or bytes)
     for source in streamed:
-        image_col, label_col = source.column("ImageID"), source.column("LabelName")
-        confidence = source.column("Confidence") if source.kind == "labels" else None
-        last: Dict[str, str] = {}
-        for row in source.rows(progress):
-            if len(row) <= max(image_col, label_col):
-                continue
-            mid, image = row[label_col], row[image_col]
+        columns = [source.column("ImageID"), source.column("LabelName")]
+        labels = source.kind == "labels"
+        if labels:
+            columns.append(source.column("Confidence"))
+        last: dict = {}
+        for values in source.picked(columns, progress):
+            image, mid = values[0], values[1]
             count = counts.get(mid)
             if count is None:
                 count = counts[mid] = ClassCount()
-            if confidence is not None:
-                if not _positive(row, confidence):
+            if labels:
+                if not _positive(values, 2):
                     continue
                 if last.get(mid) != image:
                     count.labelled_images += 1
@@ -402,6 +426,14 @@ def count_classes(sources: Sequence[Source], *, callback: ProgressCallback = Non
                 if last.get(mid) != image:
                     count.box_images += 1
             last[mid] = image
+    merged: Dict[str, ClassCount] = {}
+    for mid, count in counts.items():
+        key = mid.decode("utf-8", "replace") if isinstance(mid, bytes) else mid
+        total = merged.setdefault(key, ClassCount())
+        total.boxes += count.boxes
+        total.box_images += count.box_images
+        total.labelled_images += count.labelled_images
+    counts = merged
     checked(callback)(1.0)
     return counts
 
