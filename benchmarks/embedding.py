@@ -201,6 +201,24 @@ def phase_raw(args):
             "time_per_core": times["per_core"], "ok": len(tensors), "rss_mb": peak_rss_mb()}
 
 
+def phase_decode(args):
+    """Decoding alone (read bytes -> 224×224 RGB), CPU time per image, the
+    simplejpeg path and Pillow's path in turns, best of 5 (robust to load)."""
+    from orangecontrib.imagelab.core.pixels import decoding
+    paths = Path(args.paths).read_text().split("\n")[:200]
+    datas = [Path(p).read_bytes() for p in paths]
+    fast = decoding.simplejpeg
+    best = {"simplejpeg": float("inf"), "pillow": float("inf")}
+    for _ in range(5):
+        for name in best:
+            decoding.simplejpeg = fast if name == "simplejpeg" else None
+            start = time.process_time()
+            for path, data in zip(paths, datas):
+                decoding.load_array(path, size=(224, 224), data=data)
+            best[name] = min(best[name], (time.process_time() - start) / len(paths))
+    return {name: seconds * 1000 for name, seconds in best.items()}
+
+
 def in_process(phase: str, **kwargs) -> dict:
     argv = [sys.executable, __file__, "--phase", phase]
     for key, value in kwargs.items():
@@ -248,7 +266,8 @@ def main():
     from orangecontrib.imagelab.core.models import DEFAULT_MODEL
     args.model = args.model or DEFAULT_MODEL
     if args.phase:
-        print(json.dumps({"ours": phase_ours, "raw": phase_raw}[args.phase](args)))
+        phases = {"ours": phase_ours, "raw": phase_raw, "decode": phase_decode}
+        print(json.dumps(phases[args.phase](args)))
         return
     model = args.model
 
@@ -280,6 +299,10 @@ def main():
         pillow = in_process("ours", paths=paths, cache=cache, model=model, pillow_only="")
     print(f"ours ({model}), JPEGs decoded by Pillow alone: {rate(pillow):.1f} images/s; "
           f"RATIO simplejpeg path / Pillow path: {rate(ours) / rate(pillow):.2f}", flush=True)
+    decode = in_process("decode", paths=paths)
+    print(f"decoding alone, CPU ms per JPEG (640×480 -> 224×224): simplejpeg "
+          f"{decode['simplejpeg']:.2f}, Pillow {decode['pillow']:.2f}; RATIO "
+          f"{decode['pillow'] / decode['simplejpeg']:.2f}", flush=True)
     with tempfile.TemporaryDirectory(dir=WORK) as cache:
         ours_sq = in_process("ours", paths=paths, cache=cache, model="squeezenet")
     print(f"ours (squeezenet), same images, cold cache: {ours_sq['time']:.1f} s, "
