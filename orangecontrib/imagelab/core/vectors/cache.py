@@ -232,3 +232,15 @@ def clear_cache(model: Optional[str] = None) -> None:
                 connection.execute("DELETE FROM vectors WHERE model LIKE ?", (f"{model}-%",))
     finally:
         cache.close()
+
+
+def derived_key(source_key: bytes, params: str) -> bytes:
+    """The cache key of an image made in memory from another one (e.g. an
+    augmented copy): a 16-byte blake2b of (the source's content hash, the
+    canonical text of the transform's parameters). The digest is personalised
+    ("imagelab-derive"), so it lives apart from the files' ``content_hash`` keys
+    in the same table."""
+    digest = hashlib.blake2b(digest_size=16, person=b"imagelab-derive")
+    digest.update(source_key)
+    digest.update(params.encode("utf-8"))
+    return digest.digest()

@@ -24,11 +24,11 @@ How it runs (data parallel, one worker per core):
 import sqlite3
 import threading
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .cache import EmbeddingCache, content_hash
+from .cache import EmbeddingCache, content_hash, derived_key
 from ..pixels.decoding import load_array, read_bytes
 from ..errors import ImageError, as_image_error
 from ..executors import bounded_map, cores, get_executor
@@ -206,6 +206,141 @@ def embed_locations(locations: Sequence[Optional[str]], *,
         # The batches under way finish (they stop reading at once, and their
         # inference is short) before the cache they write to is closed.
         stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if cache is not None:
+            warnings.extend(cache.close_and_check())
+    callback(1.0)
+    error_rows = sorted(errors)
+    return EmbeddingArrays(vectors, ok, [errors[i] for i in error_rows], error_rows,
+                           cached=cached, warnings=warnings)
+
+
+# ------------------------------------------------ images made in memory
+# Variants of images (augmented copies) are never written to disk: each is
+# made from the decoded model-size image, embedded, and cached under
+# ``derived_key(content hash of the file, canonical text of its parameters)``
+# in the same cache as the files, through the same executor.
+
+#: make_variant(source content hash, copy index) -> (parameters text, transform);
+#: transform maps the decoded (size, size, 3) uint8 image to a new array of that shape.
+VariantMaker = Callable[[bytes, int], Tuple[str, Callable[[np.ndarray], np.ndarray]]]
+
+
+def _embed_variant_batch(rows, locations, make_variant: VariantMaker, copies: int, spec,
+                         model_id, output, cache: Optional[EmbeddingCache]) -> list:
+    """Worker: -> [(row, kind, value)]; kind "cached" or "computed" with a
+    (copies, d) array, or "error" with an ImageError."""
+    size = spec.image_size
+    results, vectors, pending = [], {}, []  # pending: (row, copy, key, pixels)
+    for row in rows:
+        location = locations[row]
+        if location is None:
+            results.append((row, "error", ImageError("", "no image")))
+            continue
+        try:
+            data = read_bytes(location)
+            source = content_hash(data)
+            variants = [make_variant(source, k) for k in range(copies)]
+            keys = [derived_key(source, text) for text, _ in variants]
+            dimension = spec.dimension if output == "features" else spec.n_classes
+            found = np.full((copies, dimension), np.nan, dtype=np.float32)
+            missing = []
+            for k, key in enumerate(keys):
+                try:
+                    hit = None if cache is None else cache.get(key, model_id, output, dimension)
+                except sqlite3.Error:
+                    hit = None
+                if hit is None:
+                    missing.append(k)
+                else:
+                    found[k] = hit
+            base = load_array(location, size=(size, size), data=data) if missing else None
+        except Exception as err:  # pylint: disable=broad-except
+            # one bad image must not stop the run (see as_image_error)
+            results.append((row, "error", as_image_error(location, err)))
+            continue
+        vectors[row] = (found, not missing)
+        for k in missing:
+            pixels = np.ascontiguousarray(variants[k][1](base))
+            if pixels.shape != (size, size, 3) or pixels.dtype != np.uint8:
+                raise ValueError(f"a variant transform must return a ({size}, {size}, 3) "
+                                 f"uint8 array, got {pixels.dtype} {pixels.shape}")
+            pending.append((row, k, keys[k], pixels))
+    for start in range(0, len(pending), BATCH_SIZE):
+        chunk = pending[start:start + BATCH_SIZE]
+        features, logits = spec.run(np.stack([pixels for *_, pixels in chunk]))
+        if cache is not None:
+            try:
+                cache.put_many(model_id, [
+                    (key, {"features": f, "logits": l})
+                    for (_, _, key, _), f, l in zip(chunk, features, logits)])
+            except sqlite3.Error:
+                pass  # costs speed next time, not this run
+        computed = features if output == "features" else logits
+        for (row, k, _, _), vector in zip(chunk, computed):
+            vectors[row][0][k] = vector
+    results.extend((row, "cached" if all_cached else "computed", found)
+                   for row, (found, all_cached) in vectors.items())
+    return results
+
+
+def embed_variants(locations: Sequence[Optional[str]], make_variant: VariantMaker,
+                   copies: int, *, model: str = DEFAULT_MODEL, output: str = "features",
+                   use_cache: bool = True, callback: ProgressCallback = None,
+                   batch_size: int = BATCH_SIZE, threads: Optional[int] = None,
+                   ) -> EmbeddingArrays:
+    """Embed ``copies`` variants made in memory of each image (e.g. augmented copies).
+
+    Each image is read and decoded as ``embed_locations`` does (to the model's
+    square input), once, and ``make_variant(content hash, k)`` gives copy k's
+    parameters text and transform. Copy k's vector is cached under
+    ``derived_key(content hash, parameters text)``, so the same copy of the
+    same image is computed once whatever the file is called.
+
+    Returns
+    -------
+    EmbeddingArrays
+        ``vectors`` (n, copies, d) float32, NaN for images that could not be
+        read; ``ok`` (n,), ``errors`` and ``error_rows`` per input image;
+        ``cached``: images whose copies all came from the cache.
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be 'features' or 'logits', got {output!r}")
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
+        raise ValueError(f"copies must be a whole number >= 1, got {copies!r}")
+    spec = get_model(model)
+    callback = checked(callback)
+    n = len(locations)
+    dim = spec.dimension if output == "features" else spec.n_classes
+    vectors = np.full((n, copies, dim), np.nan, dtype=np.float32)
+    ok = np.zeros(n, dtype=bool)
+    errors = {}
+    cached = done = 0
+    model_id = spec.model_id()
+    warnings = []
+    cache = _open_cache(warnings) if use_cache else None
+    threads = threads or decode_threads(urls=any(is_remote(loc) for loc in locations))
+    per_batch = max(1, batch_size // copies)  # source images per batch
+
+    callback(0.0)
+    if n:
+        spec.session()
+    batches = [range(start, min(start + per_batch, n)) for start in range(0, n, per_batch)]
+    pool = get_executor("threads", max_workers=threads, name="imagelab-variants")
+    try:
+        for batch in bounded_map(pool, lambda rows: _embed_variant_batch(
+                rows, locations, make_variant, copies, spec, model_id, output, cache),
+                batches, window=2 * threads):
+            for row, kind, value in batch:
+                if kind == "error":
+                    errors[row] = value
+                else:
+                    vectors[row] = value
+                    ok[row] = True
+                    cached += kind == "cached"
+                done += 1
+            callback(done / n)
+    finally:
         pool.shutdown(wait=True, cancel_futures=True)
         if cache is not None:
             warnings.extend(cache.close_and_check())
