@@ -552,7 +552,7 @@ def classify_images(path_or_model, images, *, callback: ProgressCallback = None
     if isinstance(path_or_model, ImageClassifierModel):
         model = path_or_model
         table = images if isinstance(images, Table) else tables.table_from_columns(
-            [(tables.image_variable("image"), ["" if l is None else l for l in locations])])
+            [(tables.image_variable("image"), ["" if loc is None else loc for loc in locations])])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnreadableImagesWarning)
             embedded = model.embed(table, callback)

@@ -272,8 +272,8 @@ def _embed_variant_batch(rows, locations, make_variant: VariantMaker, copies: in
         if cache is not None:
             try:
                 cache.put_many(model_id, [
-                    (key, {"features": f, "logits": l})
-                    for (_, _, key, _), f, l in zip(chunk, features, logits)])
+                    (key, {"features": vector, "logits": logit})
+                    for (_, _, key, _), vector, logit in zip(chunk, features, logits)])
             except sqlite3.Error:
                 pass  # costs speed next time, not this run
         computed = features if output == "features" else logits
