@@ -128,12 +128,25 @@ def real_and_odd_images(folder):
         "rotated.jpg", "cmyk.jpg", "alpha.png", "palette.png", "grey16.png", "small.jpg")]
 
 
-def test_portable_loader_decodes_exactly_as_the_pipeline(tmp_path):
+def test_the_orange_side_decodes_exactly_as_the_portable_loader(tmp_path):
     for path in real_and_odd_images(tmp_path):
-        expected = load_array(path, size=(224, 224))
-        np.testing.assert_array_equal(portable.load_image(path, 224), expected, err_msg=path)
+        expected = portable.load_image(path, 224)
+        np.testing.assert_array_equal(classifier.load_pixels(path, 224), expected,
+                                      err_msg=path)
         with open(path, "rb") as f:
-            np.testing.assert_array_equal(portable.load_image(f.read(), 224), expected)
+            data = f.read()
+        np.testing.assert_array_equal(classifier.load_pixels(path, 224, data), expected)
+        # and close to what Image Embedding's pipeline makes (it may scale JPEGs finer)
+        assert np.abs(load_array(path, size=(224, 224)).astype(int) - expected).mean() < 3
     rotated = portable.load_image(str(tmp_path / "rotated.jpg"), 224)
     upright = portable.load_image(str(skimage_sample("chelsea.png")), 224)
     assert np.abs(rotated.astype(int) - upright).mean() > 20  # really turned
+
+
+def test_the_orange_side_refuses_what_the_pipeline_refuses(tmp_path):
+    from orangecontrib.imagelab.core.errors import ImageError
+    from tests.images import make_truncated_jpeg, make_zero_byte
+    with pytest.raises(ImageError, match="truncated"):
+        classifier.load_pixels(str(make_truncated_jpeg(tmp_path / "cut.jpg")), 224)
+    with pytest.raises(ImageError, match="empty"):
+        classifier.load_pixels(str(make_zero_byte(tmp_path / "empty.png")), 224)

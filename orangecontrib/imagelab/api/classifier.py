@@ -41,7 +41,8 @@ from Orange.data import Domain, Instance, StringVariable, Table, Variable
 from Orange.data.util import SharedComputeValue
 
 from orangecontrib.imagelab import tables
-from orangecontrib.imagelab.api.embedding import feature_column_names
+from orangecontrib.imagelab.api.embedding import (
+    EmbedResult, _split, feature_column_names)
 from orangecontrib.imagelab.core.errors import (
     ImageError, ModelError, SkippedEntry, as_image_error, skipped_summary)
 from orangecontrib.imagelab.core.executors import bounded_map, cores, get_executor
@@ -53,8 +54,7 @@ from orangecontrib.imagelab.core.progress import ProgressCallback, checked, sub_
 from orangecontrib.imagelab.core.vectors import classifier as core
 from orangecontrib.imagelab.core.vectors import portable
 from orangecontrib.imagelab.core.vectors.cache import content_hash, derived_key
-from orangecontrib.imagelab.core.vectors.embedding import (
-    EmbeddingArrays, embed_locations, embed_variants)
+from orangecontrib.imagelab.core.vectors.embedding import EmbeddingArrays
 
 __all__ = ["ImageClassifierLearner", "ImageClassifierModel", "Augment",
            "UnreadableImagesWarning", "export_onnx", "load_classifier", "classify_images",
@@ -133,7 +133,7 @@ class ImageEmbedder:
                 f"the data has no image column (type=image) and no {self.model} embedding "
                 "columns: connect Import Images (or Image Embedding with the same model)")
         locations = tables.image_locations(data, var)
-        return embed_locations(locations, model=self.model, callback=callback)
+        return core.embed_plain(locations, model=self.model, callback=callback)
 
     def __call__(self, data: Table) -> EmbeddingArrays:
         return self.embed(data)
@@ -164,6 +164,21 @@ def embedding_domain(embedder: ImageEmbedder) -> Domain:
                      np.empty((0, embedder.dimension)),
                      attributes={"embedding": embedder.model}))]
     return Domain(variables)
+
+
+def classifier_embeddings(data: Table, *, model: str = DEFAULT_MODEL,
+                          callback: ProgressCallback = None) -> EmbedResult:
+    """Like ``embed_images``, with the classifier's decoding (``portable.decode``):
+    the table the learner and Test and Score can share, embedded once."""
+    var = tables.find_image_column(data.domain)
+    if var is None:
+        raise ValueError("the table has no image column: expected a text column "
+                         "with the attribute type=image")
+    arrays = core.embed_plain(tables.image_locations(data, var), model=model,
+                              callback=callback)
+    names = feature_column_names(model, arrays.vectors.shape[1])
+    return _split(data, arrays.vectors, arrays.ok, names, arrays.errors, arrays.error_rows,
+                  model, arrays.cached)
 
 
 # ------------------------------------------------------------- learner
@@ -259,14 +274,8 @@ class ImageClassifierLearner(Learner):
     def augmented_embeddings(self, locations: Sequence[Optional[str]],
                              callback: ProgressCallback = None) -> EmbeddingArrays:
         """Embeddings (n, copies, d) of ``copies`` augmented versions of each image."""
-        augment = self.augment
-
-        def make_variant(source_key: bytes, copy: int):
-            transform = augment.transform(source_key, copy)
-            return transform.text(), transform.apply
-
-        return embed_variants(locations, make_variant, self.copies, model=self.model,
-                              callback=callback)
+        return core.embed_augmented(locations, self.augment, self.copies, model=self.model,
+                                    callback=callback)
 
     # -- fitting --------------------------------------------------------------
 
@@ -404,6 +413,12 @@ class ImageClassifierModel(Model):
         return f"ImageClassifierModel({self.backbone} + {self.head_kind}, " \
                f"classes {', '.join(self.classes)})"
 
+    __repr__ = __str__  # Orange's would list all 1,280 columns
+
+
+#: What the learner returns (Orange's learner widgets type their Model output by it).
+ImageClassifierLearner.__returns__ = ImageClassifierModel
+
 
 # ------------------------------------------------------------ ONNX export
 
@@ -491,15 +506,16 @@ class OnnxImageClassifier:
         def load(batch):
             rows, pixels = [], []
             for row in batch:
-                location, raw = locations[row], None
+                location = locations[row]
                 try:
                     if location is None:
                         raise ImageError("", "no image")
-                    raw = read_bytes(location)
-                    pixels.append(portable.load_image(raw, self.input_size))
+                    # portable.load_image's pixels, with Image Lab's checks and reasons
+                    pixels.append(core.load_pixels(location, self.input_size,
+                                                   read_bytes(location)))
                     rows.append(row)
                 except Exception as err:  # pylint: disable=broad-except
-                    errors[row] = self._reason(location, raw, err)
+                    errors[row] = as_image_error(location or "", err)
             if rows:
                 (probs,) = self.session.run([core.OUTPUT_PROBABILITIES],
                                             {"image": np.stack(pixels)})
@@ -520,16 +536,6 @@ class OnnxImageClassifier:
         callback(1.0)
         rows = sorted(errors)
         return ClassifyResult(self.classes, probabilities, [errors[r] for r in rows], rows)
-
-
-    def _reason(self, location, raw, err) -> ImageError:
-        """The pipeline's words for why an image failed (e.g. "truncated JPEG")."""
-        if raw is not None:
-            try:
-                load_rgb(location, size=(self.input_size,) * 2, data=raw)
-            except Exception as why:  # pylint: disable=broad-except
-                err = why
-        return as_image_error(location or "", err)
 
 
 def load_classifier(path) -> OnnxImageClassifier:

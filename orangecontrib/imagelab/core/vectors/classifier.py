@@ -31,9 +31,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..models import ModelSpec
+from ..pixels.augment import Augment
+from ..progress import ProgressCallback
 from . import portable
+from .embedding import EmbeddingArrays, embed_variants
 
 HEADS = ("logistic", "mlp")
+#: The classifier's decoding (``portable.decode``), part of its cache keys:
+#: bump it if that code changes what it produces.
+DECODING = "portable-1"
 #: Outputs of an exported model.
 OUTPUT_PROBABILITIES = "probabilities"
 OUTPUT_FEATURES = "features"
@@ -158,6 +164,56 @@ def train_head(features: np.ndarray, classes: np.ndarray, *, n_classes: int,
     output = "sigmoid" if layers[-1][0].shape[1] == 1 else "softmax"
     return Head(mean, scale, layers, output, model.classes_.astype(int), int(n_classes),
                 kind, params)
+
+
+# ------------------------------------------------------------- pixels
+# The classifier decodes every image with ``portable.decode`` -- the code an
+# exported file runs with Pillow alone -- so the Orange model and the file see
+# the same pixels. (Image Embedding's pipeline may take faster routes, e.g.
+# simplejpeg's finer JPEG scaling, that a bare Pillow cannot repeat.)
+
+
+def load_pixels(location, size: int, data: Optional[bytes] = None) -> np.ndarray:
+    """(size, size, 3) uint8 pixels as ``portable.load_image`` makes them, after
+    Image Lab's checks (truncation, decompression bombs), which raise ImageError."""
+    from ..pixels.decoding import decode_fully, open_image
+    image = open_image(location, data)
+    try:
+        if image.format == "JPEG":  # as portable.decode does
+            image.draft("RGB", (size, size))
+        decode_fully(image, location)
+        return portable.finish(image, size)
+    finally:
+        image.close()
+
+
+_PLAIN = json.dumps({"decoding": DECODING})
+
+
+def _unchanged(pixels: np.ndarray) -> np.ndarray:
+    return pixels
+
+
+def embed_plain(locations: Sequence[Optional[str]], *, model: str,
+                callback: ProgressCallback = None) -> EmbeddingArrays:
+    """The classifier's embeddings of images: ``vectors`` (n, d), NaN rows for
+    unreadable images; cached under (content hash, the decoding)."""
+    arrays = embed_variants(locations, lambda key, copy: (_PLAIN, _unchanged), 1,
+                            model=model, callback=callback, decode=load_pixels)
+    arrays.vectors = arrays.vectors[:, 0]
+    return arrays
+
+
+def embed_augmented(locations: Sequence[Optional[str]], augment: Augment, copies: int, *,
+                    model: str, callback: ProgressCallback = None) -> EmbeddingArrays:
+    """Embeddings (n, copies, d) of ``copies`` augmented versions of each image,
+    cached under (content hash, the decoding and the transform's parameters)."""
+    def make_variant(key: bytes, copy: int):
+        transform = augment.transform(key, copy)
+        return f"{DECODING}|{transform.text()}", transform.apply
+
+    return embed_variants(locations, make_variant, copies, model=model, callback=callback,
+                          decode=load_pixels)
 
 
 # ------------------------------------------------------------------ ONNX

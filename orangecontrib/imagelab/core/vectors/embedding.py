@@ -226,8 +226,17 @@ def embed_locations(locations: Sequence[Optional[str]], *,
 VariantMaker = Callable[[bytes, int], Tuple[str, Callable[[np.ndarray], np.ndarray]]]
 
 
+#: decode(location, size, file bytes) -> (size, size, 3) uint8 array
+Decoder = Callable[[str, int, bytes], np.ndarray]
+
+
+def _load_square(location: str, size: int, data: bytes) -> np.ndarray:
+    return load_array(location, size=(size, size), data=data)
+
+
 def _embed_variant_batch(rows, locations, make_variant: VariantMaker, copies: int, spec,
-                         model_id, output, cache: Optional[EmbeddingCache]) -> list:
+                         model_id, output, cache: Optional[EmbeddingCache],
+                         decode: Decoder = _load_square) -> list:
     """Worker: -> [(row, kind, value)]; kind "cached" or "computed" with a
     (copies, d) array, or "error" with an ImageError."""
     size = spec.image_size
@@ -254,7 +263,7 @@ def _embed_variant_batch(rows, locations, make_variant: VariantMaker, copies: in
                     missing.append(k)
                 else:
                     found[k] = hit
-            base = load_array(location, size=(size, size), data=data) if missing else None
+            base = decode(location, size, data) if missing else None
         except Exception as err:  # pylint: disable=broad-except
             # one bad image must not stop the run (see as_image_error)
             results.append((row, "error", as_image_error(location, err)))
@@ -288,14 +297,16 @@ def embed_variants(locations: Sequence[Optional[str]], make_variant: VariantMake
                    copies: int, *, model: str = DEFAULT_MODEL, output: str = "features",
                    use_cache: bool = True, callback: ProgressCallback = None,
                    batch_size: int = BATCH_SIZE, threads: Optional[int] = None,
-                   ) -> EmbeddingArrays:
+                   decode: Decoder = _load_square) -> EmbeddingArrays:
     """Embed ``copies`` variants made in memory of each image (e.g. augmented copies).
 
-    Each image is read and decoded as ``embed_locations`` does (to the model's
-    square input), once, and ``make_variant(content hash, k)`` gives copy k's
-    parameters text and transform. Copy k's vector is cached under
-    ``derived_key(content hash, parameters text)``, so the same copy of the
-    same image is computed once whatever the file is called.
+    Each image is read once and decoded to the model's square input by
+    ``decode`` (by default as ``embed_locations`` does), and
+    ``make_variant(content hash, k)`` gives copy k's parameters text and
+    transform. Copy k's vector is cached under ``derived_key(content hash,
+    parameters text)``, so the same copy of the same image is computed once
+    whatever the file is called; a ``decode`` other than the default must be
+    named in the parameters text.
 
     Returns
     -------
@@ -329,7 +340,8 @@ def embed_variants(locations: Sequence[Optional[str]], make_variant: VariantMake
     pool = get_executor("threads", max_workers=threads, name="imagelab-variants")
     try:
         for batch in bounded_map(pool, lambda rows: _embed_variant_batch(
-                rows, locations, make_variant, copies, spec, model_id, output, cache),
+                rows, locations, make_variant, copies, spec, model_id, output, cache,
+                decode),
                 batches, window=2 * threads):
             for row, kind, value in batch:
                 if kind == "error":

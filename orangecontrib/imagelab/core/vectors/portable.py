@@ -8,10 +8,11 @@ exported by Save Image Classifier (or ``export_onnx``) and run
 which prints one JSON line per image: {"image", "class", "probabilities"}
 (or {"image", "error"}). From Python: ``classify("classifier.onnx", paths)``.
 
-``load_image`` is *the* reference pre-processing: it decodes exactly as Image
-Lab's embedding pipeline does (``core.pixels.decoding.load_rgb`` with a square
-size), so the file gives the probabilities the Orange model gives, to float
-rounding. The steps, also written into each model's metadata:
+``load_image`` is *the* pre-processing of Image Lab's classifiers: the Orange
+model decodes its images with this same code (``decode``/``finish``, after
+Image Lab's checks for truncated files and decompression bombs), so the file
+gives the probabilities the Orange model gives, to float rounding. The steps,
+also written into each model's metadata:
 
 1. Pillow opens the file; a JPEG is decoded in draft mode at the smallest
    scale that keeps both sides at least the model's input size;
@@ -34,7 +35,7 @@ import sys
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["load_image", "read_metadata", "classify"]
+__all__ = ["load_image", "decode", "finish", "read_metadata", "classify"]
 
 
 def _to_rgb(image, background=(255, 255, 255)):
@@ -65,17 +66,27 @@ def load_image(source, size: int) -> np.ndarray:
         source = io.BytesIO(source)
     image = Image.open(source)
     try:
-        if image.format == "JPEG":
-            image.draft("RGB", (size, size))
-        image.load()
-        try:
-            oriented = ImageOps.exif_transpose(image)
-        except (ValueError, TypeError, OSError, SyntaxError):
-            oriented = image  # a broken EXIF block should not lose the image
-        rgb = _to_rgb(oriented).resize((size, size), Image.BILINEAR)
-        return np.asarray(rgb, dtype=np.uint8)
+        return decode(image, size)
     finally:
         image.close()
+
+
+def decode(image, size: int) -> np.ndarray:
+    """An opened, not yet decoded Pillow image -> (size, size, 3) uint8 RGB array."""
+    if image.format == "JPEG":
+        image.draft("RGB", (size, size))
+    image.load()
+    return finish(image, size)
+
+
+def finish(image, size: int) -> np.ndarray:
+    """A decoded Pillow image -> EXIF-oriented, RGB, resized (size, size, 3) uint8."""
+    try:
+        oriented = ImageOps.exif_transpose(image)
+    except (ValueError, TypeError, OSError, SyntaxError):
+        oriented = image  # a broken EXIF block should not lose the image
+    rgb = _to_rgb(oriented).resize((size, size), Image.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)
 
 
 def read_metadata(session) -> dict:
