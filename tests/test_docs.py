@@ -9,7 +9,8 @@ DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 WIDGET_MODULES = ["owimportimages", "owimageembedding", "owimagegrid", "owimageviewer",
                   "owimagelabels", "owsaveimages", "owpredictionstofolders",
                   "owlabelimages", "owsnapshot", "owimageissues", "owcropboxes",
-                  "owdatasetsubset", "owdownloadimages"]
+                  "owdatasetsubset", "owdownloadimages", "owimageclassifier",
+                  "owsaveimageclassifier"]
 
 
 def test_sphinx_builds_without_warnings(tmp_path):
