@@ -240,7 +240,82 @@ SUBSET = Workflow(
             "3. Crop Boxes cuts each box into an image; the crops are embedded and "
             "Logistic Regression learns the three classes, cross-validated.")])
 
-WORKFLOWS = [EXPLORE, SORT, CLEAN, CROP, SUBSET]
+
+
+#: The model the second branch of TRAIN_SHARE loads: trained by ``shared_model()``
+#: on the labelled sample with the tutorial's settings, as Save Model would write it.
+SHARED_MODEL = "fashion-classifier.pkcls"
+
+
+def load_model(path: str) -> Dict:
+    """Orange's Load Model set to a file next to the workflow. Load Model keeps its
+    files as RecentPath objects, which Orange can only store pickled."""
+    from orangewidget.utils.filedialogs import RecentPath
+    return {"recent_paths": [RecentPath(path, "basedir", path, title=path)]}
+
+
+CLASSIFIER_SETTINGS = {"augment": True, "copies": 2}
+
+TRAIN_SHARE = Workflow(
+    "train-share-classifier.ows", "Train and share an image classifier",
+    "Train an image classifier straight from labelled photos, with augmented copies made "
+    "inside each training fold only; check it with cross-validation; save it as one ONNX "
+    "file; and, as the person it is shared with, load the saved model, predict new photos "
+    "and sort them into folders.",
+    nodes={
+        "import": Node("Import Images", "Labelled Photos", (60, 160),
+                       source("../sample/fashion/labelled")),
+        "classifier": Node("Image Classifier", "Image Classifier", (260, 160),
+                           dict(CLASSIFIER_SETTINGS)),
+        "test": Node("Test and Score", "Test and Score", (480, 60), ours=False),
+        "save": Node("Save Image Classifier", "Save Image Classifier", (480, 260)),
+        "load": Node("Load Model", "Shared Model", (60, 460), load_model(SHARED_MODEL),
+                     ours=False),
+        "import_new": Node("Import Images", "New Photos", (60, 620),
+                           source("../sample/fashion/new")),
+        "predict": Node("Predictions", "Predictions", (280, 540),
+                        predictions_with_probabilities(), ours=False),
+        "folders": Node("Predictions to Folders", "Predictions to Folders", (500, 540),
+                        {"folder": SORTED_FOLDER, "min_confidence": 80,
+                         "use_review": True, "review_below": 50}),
+    },
+    links=[("import", "Data", "classifier", "Data"),
+           ("classifier", "Learner", "test", "Learner"),
+           ("classifier", "Embedded Images", "test", "Data"),
+           ("classifier", "Model", "save", "Model"),
+           ("load", "Model", "predict", "Predictors"),
+           ("import_new", "Data", "predict", "Data"),
+           ("predict", "Predictions", "folders", "Predictions")],
+    notes=[((20, 10, 330, 110),
+            "1. Labelled photos go straight into Image Classifier: a network that ships with "
+            "the add-on + a trained head, with 2 augmented copies of each training image."),
+           ((640, 20, 330, 120),
+            "2. Test and Score cross-validates it. The copies are made inside each training "
+            "fold, so no copy of a test photo is ever trained on. (Its Data is Image "
+            "Classifier's Embedded Images: Test and Score needs feature columns.)"),
+           ((640, 230, 330, 100),
+            "3. Save Image Classifier writes one .onnx file that runs with onnxruntime "
+            "alone (press Save as…)."),
+           ((20, 340, 360, 100),
+            "4. Sharing: Load Model reads a model saved with Save Model (here one trained on "
+            "the same photos); Predictions applies it to new photos, no embedding step needed."),
+           ((660, 470, 330, 90),
+            "5. Predictions to Folders sorts the new photos by class, unsure ones into "
+            "_review (press Save).")])
+
+WORKFLOWS = [EXPLORE, SORT, CLEAN, CROP, SUBSET, TRAIN_SHARE]
+
+
+def shared_model(path: str) -> None:
+    """Train the model TRAIN_SHARE's Load Model reads, and pickle it as Save Model does."""
+    import pickle
+    from orangecontrib.imagelab import Augment, ImageClassifierLearner, import_images
+    data = import_images(os.path.join(TUTORIALS, "..", "sample", "fashion", "labelled")).data
+    model = ImageClassifierLearner(augment=Augment(),
+                                   copies=CLASSIFIER_SETTINGS["copies"])(data)
+    model.name = "Image Classifier"
+    with open(path, "wb") as f:
+        pickle.dump(model, f, protocol=4)
 
 
 def find_description(registry, name: str, ours: bool):
@@ -280,6 +355,9 @@ def main() -> int:
         with open(path, "wb") as f:
             scheme_to_ows_stream(scheme, f, pretty=True, pickle_fallback=True)
         print(f"wrote {os.path.relpath(path, ROOT)}")
+    path = os.path.join(TUTORIALS, SHARED_MODEL)
+    shared_model(path)
+    print(f"wrote {os.path.relpath(path, ROOT)}")
     return 0
 
 

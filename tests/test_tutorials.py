@@ -7,6 +7,7 @@ to save into a temporary home folder (the tutorials name "~/Image Lab/...").
 import os
 from importlib.metadata import entry_points
 
+import numpy as np
 import pytest
 from AnyQt.QtWidgets import QApplication
 from orangecanvas.scheme import Scheme
@@ -36,7 +37,8 @@ def test_tutorials_are_registered_and_found():
     assert "orangecontrib.imagelab.tutorials" in names
     files = [os.path.basename(p) for p in headless.tutorial_paths()]
     assert files == ["clean-scraped-photos.ows", "crop-boxes-and-train.ows",
-                     "explore-photos.ows", "sort-new-photos.ows", "subset-and-download.ows"]
+                     "explore-photos.ows", "sort-new-photos.ows", "subset-and-download.ows",
+                     "train-share-classifier.ows"]
     assert os.path.exists(main_tutorial())
 
 
@@ -56,8 +58,10 @@ def test_tutorial_loads_with_every_node_and_link_resolved(app, path):
         assert link.sink_channel in link.sink_node.description.inputs
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    # Settings are literals; Orange's Predictions context is the one exception.
-    expected_pickles = 1 if path.endswith("sort-new-photos.ows") else 0
+    # Settings are literals; Orange's Predictions context (and Load Model's file,
+    # a RecentPath) are the exceptions.
+    expected_pickles = {"sort-new-photos.ows": 1, "train-share-classifier.ows": 2}.get(
+        os.path.basename(path), 0)
     assert text.count('format="pickle"') == expected_pickles
 
 
@@ -230,5 +234,54 @@ def test_subset_tutorial_downloads_crops_and_learns_offline(app, home):
         results = slot.results.value
         accuracy = Orange.evaluation.CA(results)[0]
         assert accuracy > 0.8, accuracy
+    finally:
+        run.close()
+
+
+def test_train_share_tutorial_cross_validates_saves_loads_and_sorts(app, home):
+    run = headless.run_workflow(tutorial("train-share-classifier.ows"), timeout=400)
+    try:
+        assert run.finished and not run.messages("error")
+        outputs = run.outputs()
+        embedded = outputs[("Image Classifier", "Embedded Images")]
+        assert len(embedded) == 200 and len(embedded.domain.attributes) == 1280
+        model = outputs[("Image Classifier", "Model")]
+        assert model.n_images == 200 and model.n_augmented == 400
+
+        # Test and Score: the learner with augmentation, cross-validated
+        test_and_score = run.widgets["Test and Score"]
+        (slot,) = test_and_score.learners.values()
+        results = slot.results.value
+        assert len(results.folds) == 5  # the default: 5 folds
+        accuracy = Orange.evaluation.CA(results)[0]
+        assert accuracy > 0.8, accuracy
+
+        # Save Image Classifier writes one ONNX file
+        save = run.widgets["Save Image Classifier"]
+        target = home / "Image Lab" / "fashion.onnx"
+        save.filename = str(target)
+        save.save_file()
+        assert run.wait()
+        from orangecontrib.imagelab import classify_images, load_classifier
+        assert not save.Error.active and load_classifier(target).classes == model.classes
+
+        # the shared (pickled) model predicts the new photos through Orange's Predictions
+        shared = outputs[("Shared Model", "Model")]
+        assert shared.classes == model.classes
+        folders = run.widgets["Predictions to Folders"]
+        assert not folders.Warning.no_probabilities.is_shown()
+        folders.commit.now()
+        assert run.wait()
+        assert not folders.Error.active
+        report = folders.result
+        assert len(report.sorted) + len(report.rejected or []) + \
+            len(report.review or []) == 40
+        assert len(report.sorted) >= 20
+        written = list((home / "Image Lab" / "sorted photos").rglob("*.png"))
+        assert len(written) == len(report.sorted) + len(report.review or [])
+        # the saved file agrees with the model that was saved
+        new = outputs[("New Photos", "Data")]
+        np.testing.assert_allclose(classify_images(target, new).probabilities,
+                                   model(new, model.Probs), atol=1e-4)
     finally:
         run.close()

@@ -56,7 +56,8 @@ from orangecontrib.imagelab.core.vectors import portable
 from orangecontrib.imagelab.core.vectors.cache import content_hash, derived_key
 from orangecontrib.imagelab.core.vectors.embedding import EmbeddingArrays
 
-__all__ = ["ImageClassifierLearner", "ImageClassifierModel", "Augment",
+__all__ = ["ImageClassifierLearner", "ImageClassifierModel", "Augment", "train_classifier",
+           "TrainResult", "classifier_embeddings",
            "UnreadableImagesWarning", "export_onnx", "load_classifier", "classify_images",
            "OnnxImageClassifier", "ClassifyResult", "augment_images", "AugmentResult"]
 
@@ -418,6 +419,34 @@ class ImageClassifierModel(Model):
 
 #: What the learner returns (Orange's learner widgets type their Model output by it).
 ImageClassifierLearner.__returns__ = ImageClassifierModel
+
+
+@dataclass
+class TrainResult:
+    """``model``; ``embedded``: the readable images of the input with their
+    embedding columns (for Test and Score); ``errors``: the unreadable ones."""
+    model: ImageClassifierModel
+    embedded: Table
+    errors: List[ImageError] = field(default_factory=list)
+
+
+def train_classifier(learner: ImageClassifierLearner, data: Table, *,
+                     embedded: Optional[Table] = None,
+                     callback: ProgressCallback = None) -> TrainResult:
+    """Embed the images of ``data`` (unless ``embedded``, this function's earlier
+    ``.embedded`` for the same data, is given) and train ``learner`` on them.
+    The embedding is half of the progress with augmentation, 90 % without."""
+    split = 0.5 if learner.copies else 0.9
+    errors: List[ImageError] = []
+    if embedded is None:
+        result = classifier_embeddings(data, model=learner.model,
+                                       callback=sub_range(callback, 0.0, split))
+        embedded, errors = result.data, result.errors
+        if embedded is None:
+            raise ValueError("no image could be read: " +
+                             skipped_summary(errors, len(data), noun="images"))
+    model = learner(embedded, progress_callback=sub_range(callback, split, 1.0))
+    return TrainResult(model, embedded, errors)
 
 
 # ------------------------------------------------------------ ONNX export

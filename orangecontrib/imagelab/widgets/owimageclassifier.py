@@ -1,7 +1,6 @@
 """Image Classifier: a learner that takes images (a frozen network + a trained head),
 with augmentation confined to the training data."""
-from dataclasses import dataclass
-from typing import List, Optional
+from typing import Optional
 
 from AnyQt.QtCore import Qt
 from AnyQt.QtWidgets import QComboBox, QGridLayout, QLabel
@@ -15,9 +14,8 @@ from Orange.widgets.widget import Msg, Output
 
 from orangecontrib.imagelab.api import Cancelled, skipped_summary
 from orangecontrib.imagelab.api.classifier import (
-    Augment, ImageClassifierLearner, ImageClassifierModel, classifier_embeddings)
+    Augment, ImageClassifierLearner, TrainResult, train_classifier)
 from orangecontrib.imagelab.api.embedding import model_specs
-from orangecontrib.imagelab.core.progress import sub_range
 from orangecontrib.imagelab.widgets.utils.messages import error_text
 from orangecontrib.imagelab.widgets.utils.tasks import (
     TaskState, TaskWidgetMixin, progress_callback)
@@ -26,15 +24,8 @@ HEADS = [("logistic", "Logistic regression"), ("mlp", "Neural network (one hidde
 C_VALUES = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0]
 
 
-@dataclass
-class FitResult:
-    model: Optional[ImageClassifierModel]
-    embedded: Optional[Table]  # the readable input images + their embedding columns
-    errors: List  # images that could not be read (ImageError)
-
-
 def fit(learner: ImageClassifierLearner, data: Table, embedded: Optional[Table],
-        state: TaskState) -> FitResult:
+        state: TaskState) -> TrainResult:
     """Embed the images unless done already (the slow part), then train; off
     the GUI thread, with progress and Cancel."""
     total = len(data)
@@ -48,17 +39,8 @@ def fit(learner: ImageClassifierLearner, data: Table, embedded: Optional[Table],
             return f"Embedding augmented copies ({copies} per image) …"
         return "Training the head …"
 
-    callback = progress_callback(state, status)
-    errors: List = []
-    if embedded is None:
-        result = classifier_embeddings(data, model=learner.model,
-                                       callback=sub_range(callback, 0.0, split))
-        embedded, errors = result.data, result.errors
-        if embedded is None:
-            raise ValueError("No image could be read: " +
-                             skipped_summary(errors, total, noun="images"))
-    model = learner(embedded, progress_callback=sub_range(callback, split, 1.0))
-    return FitResult(model, embedded, errors)
+    return train_classifier(learner, data, embedded=embedded,
+                            callback=progress_callback(state, status))
 
 
 class OWImageClassifier(OWBaseLearner, TaskWidgetMixin):
@@ -284,7 +266,7 @@ class OWImageClassifier(OWBaseLearner, TaskWidgetMixin):
     def on_partial_result(self, text: str):
         self.info_label.setText(text)
 
-    def on_done(self, result: FitResult):
+    def on_done(self, result: TrainResult):
         self.cancel_button.setEnabled(False)
         done = self._embedded
         if not done or done[2] is not result.embedded:
