@@ -61,20 +61,20 @@ class OWImageClassifier(OWBaseLearner, TaskWidgetMixin):
                           doc="The input's readable images with their embedding "
                               "columns: connect it to Test and Score's Data.")
 
-    model_key: str = Setting("efficientnet-lite0")
-    head: str = Setting("logistic")
-    C: float = Setting(1.0)
-    hidden: int = Setting(256)
+    model_key: str = Setting("efficientnet-lite0")  # unknown keys: a warning, the default
+    head: str = Setting("logistic", choices=tuple(key for key, _ in HEADS))
+    C: float = Setting(1.0, range=(1e-4, 1e4))
+    hidden: int = Setting(256, range=(8, 4096))
     augment: bool = Setting(False)
-    copies: int = Setting(4)
+    copies: int = Setting(4, range=(1, 50))
     flip_h: bool = Setting(True)
     flip_v: bool = Setting(False)
-    rotate: int = Setting(30)       # degrees
-    shift: float = Setting(0.2)
-    zoom: float = Setting(0.5)
-    shear: float = Setting(0.2)     # radians
-    brightness: float = Setting(0.2)
-    seed: int = Setting(0)
+    rotate: int = Setting(30, range=(0, 180))             # degrees
+    shift: float = Setting(0.2, range=(0.0, 1.0))
+    zoom: float = Setting(0.5, range=(0.0, 0.95))
+    shear: float = Setting(0.2, range=(0.0, 1.2))         # radians
+    brightness: float = Setting(0.2, range=(0.0, 0.95))
+    seed: int = Setting(0, range=(0, 2 ** 31 - 1))
 
     class Warning(OWBaseLearner.Warning):
         skipped = Msg("{}")

@@ -6,6 +6,7 @@ from AnyQt.QtWidgets import QLabel
 
 from Orange.base import Model
 from Orange.widgets import gui
+from Orange.widgets.settings import Setting
 from Orange.widgets.utils.save.owsavebase import OWSaveBase
 from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Input, Msg
@@ -33,6 +34,11 @@ class OWSaveImageClassifier(OWSaveBase, TaskWidgetMixin):
 
     settings_version = 1
     filters = ["ONNX model (*.onnx)"]
+    # Two of OWSaveBase's settings, declared again with their types so that a
+    # tampered workflow is reset instead of failing (see utils/settings.py);
+    # OWSaveBase itself replaces bad paths and filters with defaults of its own.
+    stored_name: str = Setting("", schema_only=True)
+    auto_save: bool = Setting(False, schema_only=True)
 
     class Inputs:
         model = Input("Model", Model, default=True)
