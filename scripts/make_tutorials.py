@@ -296,7 +296,7 @@ TRAIN_SHARE = Workflow(
            ((640, 230, 330, 100),
             "3. Save Image Classifier writes one .onnx file that runs with onnxruntime "
             "alone (press Save as…)."),
-           ((20, 340, 360, 100),
+           ((20, 320, 360, 100),
             "4. Sharing: Load Model reads a model saved with Save Model (here one trained on "
             "the same photos); Predictions applies it to new photos, no embedding step needed."),
            ((660, 470, 330, 90),

@@ -11,7 +11,7 @@ How it learns (``ImageClassifierLearner.__call__``):
 
 1. the images are embedded by the cached pipeline (the frozen base network);
    a table that already has this model's embedding columns (from Image
-   Embedding) is used as it is; images that cannot be read are left out
+   Embedding) is used as it is; images that cannot be read are skipped
    and listed in ``model.skipped``;
 2. Orange preprocessors given to the learner (the widget's Preprocessor
    input) apply to the embedding columns;
@@ -341,7 +341,7 @@ class ImageClassifierModel(Model):
     """Predicts classes of images (see the module's doc).
 
     ``head``: the trained ``core.vectors.classifier.Head``; ``backbone``: the
-    model key; ``skipped``: training images left out (path, reason);
+    model key; ``skipped``: training images skipped (path, reason);
     ``last_skipped``: images the last prediction could not read;
     ``snapshot``: the training set's snapshot info, if it came from one.
     """
