@@ -52,11 +52,11 @@ def wheel(tmp_path_factory):
         names = set(archive.namelist())
         meta_name, = [n for n in names if n.endswith(".dist-info/METADATA")]
         metadata = email.message_from_bytes(archive.read(meta_name))
-    return names, metadata
+    return names, metadata, str(path)
 
 
 def test_wheel_holds_the_whole_package_and_its_help(wheel):
-    names, _ = wheel
+    names, _, _ = wheel
     package = [p for p in tree_files() if p.startswith("orangecontrib/")]
     missing = [p for p in package if p not in names]
     assert not missing, f"package_data misses {missing[:10]}"
@@ -74,7 +74,7 @@ def test_wheel_holds_the_whole_package_and_its_help(wheel):
 
 
 def test_wheel_metadata(wheel):
-    _, metadata = wheel
+    _, metadata, _ = wheel
     assert metadata["Version"] == imagelab.__version__
     assert metadata["License"] == "GPL-3.0-or-later"
     assert "GNU General Public License v3 or later (GPLv3+)" in \
@@ -106,3 +106,51 @@ def test_version_is_set_in_one_place():
     hits = subprocess.run(["git", "grep", "-l", "-E", r"^\s*version\s*=\s*\"[0-9]",
                            "--", "*.py"], cwd=ROOT, capture_output=True, text=True).stdout
     assert hits.split() == [], f"a second version number in {hits.split()}"
+
+
+PREVIEW_RUNNER = r'''
+import os, runpy, sys, pkgutil
+from AnyQt.QtWidgets import QApplication
+from orangewidget.utils.widgetpreview import WidgetPreview
+import orangecontrib.imagelab.widgets as widgets
+assert widgets.__file__.startswith(sys.argv[1]), widgets.__file__   # the installed copy
+app = QApplication.instance() or QApplication([])
+run = WidgetPreview.run
+previewed = []
+
+def create_widget(self):
+    self.widget = self.widget_cls()
+
+def run_once(self, *args, **kwargs):
+    kwargs.update(no_exec=True, no_exit=True)
+    run(self, *args, **kwargs)
+    previewed.append(type(self.widget).__name__)
+    self.widget.onDeleteWidget()
+
+WidgetPreview.create_widget = create_widget
+WidgetPreview.run = run_once
+names = sorted(m.name for m in pkgutil.iter_modules(widgets.__path__) if m.name.startswith("ow"))
+for name in names:
+    runpy.run_module(f"orangecontrib.imagelab.widgets.{name}", run_name="__main__")
+assert "tests" not in sys.modules and "skimage" not in sys.modules, "test-only imports"
+print("PREVIEWED", len(names), " ".join(previewed))
+'''
+
+
+def test_widget_previews_run_from_the_installed_wheel(wheel, tmp_path):
+    """Each widget's ``python -m orangecontrib.imagelab.widgets.<module>`` preview runs
+    from an installed wheel, with no test helpers or scikit-image (cwd outside the tree)."""
+    _, _, wheel_path = wheel
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--target", str(target), wheel_path], check=True)
+    env = dict(os.environ, PYTHONPATH=str(target), QT_QPA_PLATFORM="offscreen",
+               HOME=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", PREVIEW_RUNNER, str(target)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = [ln for ln in result.stdout.splitlines() if ln.startswith("PREVIEWED")][-1]
+    count, *previewed = line.split()[1:]
+    modules = [n for n in os.listdir(os.path.join(ROOT, "orangecontrib", "imagelab", "widgets"))
+               if n.startswith("ow") and n.endswith(".py")]
+    assert int(count) == len(modules) == len(previewed), line
