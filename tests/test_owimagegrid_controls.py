@@ -200,3 +200,22 @@ class TestGridControls(widget_tests.WidgetTest):
         OWImageGrid.migrate_context(context, 1)
         self.assertEqual(context.attributes, {"category": 1})
         self.assertEqual(context.metas, {"image": 3})
+
+
+class TestGridShownLater(widget_tests.WidgetTest):
+    def setUp(self):
+        self.widget = self.create_widget(OWImageGrid)
+
+    def test_a_grid_laid_out_while_hidden_fits_when_shown(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            w = self.widget
+            self.send_signal(w.Inputs.data, image_table(Path(tmp), n=60, dims=4))
+            self.wait_until_finished(timeout=60000)
+            w.resize(1400, 500)                   # far from the guessed size
+            w.show()
+            self.process_events(until=lambda: w.task is None and w.layout is not None and
+                                w.layout.shape[1] > w.layout.shape[0], timeout=30000)
+            self.wait_until_finished(timeout=30000)
+            rows, cols = w.layout.shape
+            self.assertGreater(cols, rows)        # a wide window, a wide grid
+            self.assertEqual(scrollbars(w.view), (False, False))

@@ -15,10 +15,9 @@ def main():
     images = import_images(SAMPLE / "fashion" / "labelled").data
     data = embed_images(images).data
     widget = OWImageGrid()
-    widget.cell_size = 44
-    widget._on_cell_size()
-    widget.resize(1120, 720)
+    widget.resize(widget.sizeHint())      # the default size: the grid fits it
     widget.show()
+    application().processEvents()
     widget.set_data(data)
     widget.handleNewSignals()
     wait_for_task(widget)

@@ -5,7 +5,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 import scipy.sparse as sp
-from AnyQt.QtCore import QSize
+from AnyQt.QtCore import QSize, QTimer
 from AnyQt.QtGui import QColor
 from AnyQt.QtWidgets import QFileDialog
 
@@ -130,6 +130,7 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         self.layout: Optional[GridLayout] = None
         self.quick_layout: Optional[GridLayout] = None
         self.save_path: Optional[str] = None   # a save waiting for thumbnails
+        self.guessed_view = False
         self.locations = []
         self.failed = {}
 
@@ -178,6 +179,8 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         self._add_view(ThumbnailGrid(self.mainArea))
         self._add_box_controls()
         self.view.loader.idle.connect(self._save_when_ready)
+        self._refit_timer = QTimer(self, singleShot=True, interval=0,
+                                   timeout=self._on_grid_options)
         self._on_grid_options(relayout=False)
 
     # --- inputs -------------------------------------------------------
@@ -236,14 +239,22 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         n = len(self.data)
         self.Information.more_rows.clear()
         if self.fit_to_window:
-            view = self.view.maximumViewportSize() if self.view.isVisible() \
-                else DEFAULT_VIEW
+            # Before the widget was ever shown, the view's default size; showEvent
+            # fits the grid to the real one.
+            self.guessed_view = not self.view.isVisible()
+            view = DEFAULT_VIEW if self.guessed_view else self.view.maximumViewportSize()
             return fit_shape(n, view.width(), view.height(), labels=self.label_var is not None,
                              scrollbar=self.view.verticalScrollBar().sizeHint().width())
         rows = max(self.rows, ceil(n / self.columns))
         if rows > self.rows:
             self.Information.more_rows(self.columns, self.rows, n, rows)
         return rows, self.columns
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        if self.guessed_view and self.fit_to_window:
+            self.guessed_view = False
+            self._refit_timer.start()   # once the view has its size
 
     def _on_grid_options(self, relayout: bool = True):
         manual = not self.fit_to_window

@@ -14,8 +14,10 @@ from AnyQt.QtGui import QColor, QImage, QLinearGradient, QPainter
 from AnyQt.QtWidgets import QSizePolicy, QWidget
 
 SWATCH = 12
-ROW = 18
+ROW = 17
 BAR_WIDTH = 140
+#: More values than this are listed in two columns.
+ONE_COLUMN = 3
 
 
 class ColorLegend(QWidget):
@@ -51,10 +53,13 @@ class ColorLegend(QWidget):
         self.updateGeometry()
         self.update()
 
+    def _columns(self) -> int:
+        return 1 if len(self.items) <= ONE_COLUMN else 2
+
     def content_height(self) -> int:
         if self.is_empty():
             return 0
-        rows = len(self.items) if self.items else 2
+        rows = -(-len(self.items) // self._columns()) if self.items else 2
         return ROW * (rows + 1) + 4
 
     def sizeHint(self) -> QSize:
@@ -79,13 +84,18 @@ class ColorLegend(QWidget):
         painter.drawText(QRect(x, y, rect.width() - 4, ROW), Qt.AlignLeft | Qt.AlignVCenter,
                          metrics.elidedText(self.title, Qt.ElideRight, rect.width() - 4))
         y += ROW
-        for color, text in self.items:
-            painter.fillRect(QRect(x + 4, y + (ROW - SWATCH) // 2, SWATCH, SWATCH), color)
-            painter.drawText(QRect(x + SWATCH + 10, y, rect.width() - SWATCH - 14, ROW),
+        columns = self._columns()
+        per_column = -(-len(self.items) // columns)
+        column_width = (rect.width() - 4) // columns
+        for i, (color, text) in enumerate(self.items):
+            left = x + (i // per_column) * column_width
+            top = y + (i % per_column) * ROW
+            painter.fillRect(QRect(left + 4, top + (ROW - SWATCH) // 2, SWATCH, SWATCH), color)
+            width = column_width - SWATCH - 14
+            painter.drawText(QRect(left + SWATCH + 10, top, width, ROW),
                              Qt.AlignLeft | Qt.AlignVCenter,
-                             metrics.elidedText(text, Qt.ElideRight,
-                                                rect.width() - SWATCH - 14))
-            y += ROW
+                             metrics.elidedText(text, Qt.ElideRight, width))
+        y += per_column * ROW if self.items else 0
         if self.gradient is not None:
             colors, low, high = self.gradient
             width = min(BAR_WIDTH, rect.width() - 8)
