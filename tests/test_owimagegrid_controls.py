@@ -165,7 +165,7 @@ class TestGridControls(widget_tests.WidgetTest):
 
     def test_cancel_keeps_the_quick_arrangement(self):
         w = self.widget
-        self.send_signal(w.Inputs.data, vectors_table(self.tmp, 1500))
+        self.send_signal(w.Inputs.data, vectors_table(self.tmp, 2000))
         end = time.monotonic() + 30
         while w.quick_layout is None and w.task is not None and time.monotonic() < end:
             QApplication.processEvents()
