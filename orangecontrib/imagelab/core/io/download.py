@@ -236,9 +236,13 @@ def _fetch(job: _Job, folder: str, client: HttpClient, options: dict,
            existing: Optional[str], stop: threading.Event,
            stats: DownloadStats) -> _Outcome:
     """Worker: one URL into the folder (see the module docstring)."""
-    if existing is not None and options["skip_existing"]:
-        return _present(folder, existing)
     part = os.path.join(folder, job.stem + PART_SUFFIX)
+    if existing is not None and options["skip_existing"]:
+        outcome = _present(folder, existing)
+        if outcome.status == "present":
+            # a run killed between linking the file and removing its part
+            remove_quietly(part)
+        return outcome
     try:
         fetched = client.download(job.url, part, timeout=options["timeout"],
                                   max_bytes=options["max_bytes"],
