@@ -21,6 +21,7 @@ TUTORIALS = os.path.join(ROOT, "orangecontrib", "imagelab", "tutorials")
 SORTED_FOLDER = "~/Image Lab/sorted photos"
 SAVED_FOLDER = "~/Image Lab/saved images"
 DOWNLOAD_FOLDER = "~/Image Lab/downloaded subset"
+SNAPSHOT_FOLDER = "~/Image Lab/snapshots"
 
 
 @dataclass
@@ -303,7 +304,6 @@ TRAIN_SHARE = Workflow(
             "5. Predictions to Folders sorts the new photos by class, unsure ones into "
             "_review (press Save).")])
 
-WORKFLOWS = [EXPLORE, SORT, CLEAN, CROP, SUBSET, TRAIN_SHARE]
 
 
 def shared_model(path: str) -> None:
@@ -316,6 +316,80 @@ def shared_model(path: str) -> None:
     model.name = "Image Classifier"
     with open(path, "wb") as f:
         pickle.dump(model, f, protocol=4)
+LABEL_FREEZE = Workflow(
+    "label-freeze-train.ows", "Label, freeze and train",
+    "Label photos by keyboard, freeze them into a closed, versioned snapshot, train "
+    "and score a model on the snapshot, then clone it, fix labels and freeze a second "
+    "version that names the first as its parent.",
+    nodes={
+        "import": Node("Import Images", "Import Images", (60, 220),
+                       source("../sample/fashion/labelled")),
+        "label": Node("Label Images", "Label Images", (220, 220)),
+        "snapshot": Node("Snapshot", "Snapshot", (380, 220),
+                         {"folder": SNAPSHOT_FOLDER, "snapshot_name": "fashion"}),
+        "embed": Node("Image Embedding", "Image Embedding", (560, 140)),
+        "learner": Node("Logistic Regression", "Logistic Regression", (560, 20), ours=False),
+        "test": Node("Test and Score", "Test and Score", (760, 80), ours=False),
+        "fix": Node("Label Images", "Fix Labels", (560, 340)),
+        "snapshot2": Node("Snapshot", "Snapshot v2", (760, 340),
+                          {"folder": SNAPSHOT_FOLDER, "snapshot_name": "fashion"}),
+    },
+    links=[("import", "Data", "label", "Images"),
+           ("label", "Labelled", "snapshot", "Data"),
+           ("snapshot", "Snapshot", "embed", "Images"),
+           ("embed", "Embeddings", "test", "Data"),
+           ("learner", "Learner", "test", "Learner"),
+           ("snapshot", "Clone", "fix", "Images"),
+           ("fix", "Labelled", "snapshot2", "Data")],
+    notes=[((20, 20, 330, 130),
+            "1. Import Images reads the bundled sample (200 Fashion-MNIST photos, five "
+            "classes). In Label Images, keys 1-9 give the selected photos a class, 0 "
+            "clears, arrows move, Ctrl+Z undoes."),
+           ((20, 300, 330, 130),
+            "2. Snapshot: press Save to freeze the labelled photos into a closed version "
+            "in ~/Image Lab/snapshots. The model learns from the snapshot only: Test and "
+            "Score's report names the version."),
+           ((400, 420, 440, 110),
+            "3. A snapshot never changes. To fix labels, take its Clone: relabel in Fix "
+            "Labels and press Save in Snapshot v2: a new version whose parent is the "
+            "first. Verify in Snapshot catches any changed file.")])
+
+
+CLEAN_LABELLED = Workflow(
+    "clean-labelled-set.ows", "Clean a labelled set",
+    "Find duplicates, bad images, outliers and likely label errors in a labelled set, "
+    "look at them coloured by issue, fix the suspect labels and freeze the clean set.",
+    nodes={
+        "import": Node("Import Images", "Labelled Photos", (60, 220),
+                       source("../sample/fashion/labelled")),
+        "embed": Node("Image Embedding", "Image Embedding", (220, 220)),
+        "issues": Node("Image Issues", "Image Issues", (380, 220),
+                       {"ignored_issues": ["grayscale", "label_errors"]}),
+        "grid": Node("Image Grid", "Issues by Colour", (580, 100)),
+        "label": Node("Label Images", "Fix Labels", (580, 340), {"filter": "disagree"}),
+        "snapshot": Node("Snapshot", "Snapshot", (760, 340),
+                         {"folder": SNAPSHOT_FOLDER, "snapshot_name": "fashion-clean"}),
+    },
+    links=[("import", "Data", "embed", "Images"),
+           ("embed", "Embeddings", "issues", "Images"),
+           ("issues", "All", "grid", "Embeddings"),
+           ("issues", "Clean", "label", "Images"),
+           ("label", "Labelled", "snapshot", "Data")],
+    notes=[((20, 20, 340, 140),
+            "1. Image Issues checks every photo: duplicates, dark, blurry, odd sizes, "
+            "outliers and likely label errors. Grayscale is unticked (the sample is grey) "
+            "and so are label errors, so that Clean keeps those photos for fixing."),
+           ((680, 40, 300, 100),
+            "2. Image Grid shows all photos with a frame coloured by issue; select some "
+            "to look closer."),
+           ((20, 320, 380, 150),
+            "3. Fix Labels gets the clean photos and shows those whose label disagrees "
+            "with Image Issues' suggested label. Relabel them by keyboard, or select "
+            "them (Ctrl+A) and accept the suggestions. Then press Save in Snapshot to "
+            "freeze the cleaned set.")])
+
+WORKFLOWS = [EXPLORE, SORT, CLEAN, CROP, SUBSET, TRAIN_SHARE, LABEL_FREEZE,
+             CLEAN_LABELLED]
 
 
 def find_description(registry, name: str, ours: bool):

@@ -85,6 +85,27 @@ def test_clean_keeps_one_per_group_and_drops_flagged(labelled):
     assert report.flagged is not None and len(report.flagged) == 2
 
 
+def test_issue_columns_follow_the_chosen_checks(labelled):
+    embedded, _, _ = labelled
+    report = find_issues(embedded)
+    issue = report.data.domain["issue"]
+    before = {issue.values[int(v)] for v in column(report.data, "issue")}
+    assert "grayscale" in before  # every photo here is grey
+    chosen = report.with_issues(["label_errors", "near_duplicates", "exact_duplicates"])
+    assert chosen.domain is report.data.domain  # same variables, same colours
+    names = {issue.values[int(v)] for v in column(chosen, "issue")}
+    assert "grayscale" not in names and {"none", "label error"} <= names
+    errors = report.arrays.flags["label_errors"]
+    text = column(chosen, "issues")
+    assert all(("label error" in t) == bool(e) for t, e in zip(text, errors))
+    counts = column(chosen, "issue count")
+    assert sum(counts) == sum(int(report.arrays.flags[c].sum()) for c in
+                              ("label_errors", "near_duplicates", "exact_duplicates"))
+    # grey flags and scores stay; the original table is unchanged
+    assert all(v == 1 for v in column(chosen, "grayscale"))
+    assert {issue.values[int(v)] for v in column(report.data, "issue")} == before
+
+
 def test_unreadable_images_and_no_class(labelled, tmp_path):
     _, _, images = labelled
     shutil.copyfile(os.path.join(SAMPLE, "Bag", "Bag-001.png"), tmp_path / "broken.png")

@@ -36,6 +36,21 @@ def test_label_book_undo_redo_rename_merge():
     assert book.labels() == [None, "a", "b"] and book.by_hand(0) and not book.can_redo()
 
 
+def test_label_book_assign_each_is_one_step():
+    book = LabelBook(["k1", "k2", "k1"], ["a", "b", "a"], ["a", "b"])
+    assert book.assign_each([0, 1, 2], ["b", "a", "a"])  # row 2 is row 0's image
+    assert book.labels() == ["b", "a", "b"] and book.by_hand(1)
+    assert not book.assign_each([0, 1], ["b", "a"])
+    try:
+        book.assign_each([0], ["c"])
+    except ValueError as err:
+        assert "'c'" in str(err)
+    else:
+        raise AssertionError("an unknown class was accepted")
+    book.undo()
+    assert book.labels() == ["a", "b", "a"] and not book.can_undo()
+
+
 class TestOWLabelImages(base.WidgetTest):
     @classmethod
     def setUpClass(cls):
@@ -170,6 +185,36 @@ class TestOWLabelImages(base.WidgetTest):
         self.send_signal(self.widget.Inputs.boxes, boxes)
         self.widget.view.set_current(0)
         assert self.widget.preview.boxes or self.widget.rows[0] != 0
+
+    def test_suggested_labels_are_compared_by_default_and_accepted_in_one_click(self):
+        from Orange.data import DiscreteVariable
+        from orangecontrib.imagelab.api.issues import ISSUE_ATTRIBUTE
+        # as Image Issues suggests: the first two photos look like the other class
+        codes = self.data.Y.copy()
+        codes[:2] = 1 - codes[:2]
+        suggested = DiscreteVariable("suggested label", values=("cats", "dogs"))
+        suggested.attributes[ISSUE_ATTRIBUTE] = "issues"
+        data = tables.append_columns(self.data, metas=[(suggested, codes)])
+        self.send(data)
+        w = self.widget
+        assert w.compare_column.name == "suggested label"
+        w.set_filter("disagree")
+        assert list(w.rows) == [0, 1]
+        QTest.keyClick(w.view, Qt.Key_A, Qt.ControlModifier)
+        w.accept_compared()
+        assert len(w.rows) == 0
+        out = self.get_output(w.Outputs.labelled)
+        assert list(out.Y) == list(codes)
+        w.undo()
+        assert list(w.rows) == [0, 1]
+        # a renamed class: the suggestion is taken under its new name
+        w.rename_class("cats", "kittens")
+        w.set_filter("all")
+        w.view.select([0, 1])
+        w.accept_compared()
+        out = self.get_output(w.Outputs.labelled)
+        assert [out.domain.class_var.values[int(v)] for v in out.Y] == \
+            [("kittens", "dogs")[int(c)] for c in codes]
 
     def test_no_image_column_and_no_input(self):
         from Orange.data import Table

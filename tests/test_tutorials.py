@@ -4,16 +4,21 @@ Each workflow runs through Orange's signal manager (offscreen) until every
 widget is idle; then its outputs are checked, and the saving widgets are made
 to save into a temporary home folder (the tutorials name "~/Image Lab/...").
 """
+import json
 import os
 from importlib.metadata import entry_points
 
 import numpy as np
 import pytest
+from AnyQt.QtCore import Qt
+from AnyQt.QtTest import QTest
 from AnyQt.QtWidgets import QApplication
 from orangecanvas.scheme import Scheme
 from orangecanvas.scheme.readwrite import scheme_load
 
 import Orange.evaluation
+from orangecontrib.imagelab import tables
+from orangecontrib.imagelab.api.snapshots import list_snapshots, load_snapshot, verify
 from orangecontrib.imagelab.tutorials import headless, main_tutorial
 
 
@@ -36,9 +41,10 @@ def test_tutorials_are_registered_and_found():
     names = {ep.value for ep in entry_points(group="orange.widgets.tutorials")}
     assert "orangecontrib.imagelab.tutorials" in names
     files = [os.path.basename(p) for p in headless.tutorial_paths()]
-    assert files == ["clean-scraped-photos.ows", "crop-boxes-and-train.ows",
-                     "explore-photos.ows", "sort-new-photos.ows", "subset-and-download.ows",
-                     "train-share-classifier.ows"]
+    assert files == ["clean-labelled-set.ows", "clean-scraped-photos.ows",
+                     "crop-boxes-and-train.ows", "explore-photos.ows",
+                     "label-freeze-train.ows", "sort-new-photos.ows",
+                     "subset-and-download.ows", "train-share-classifier.ows"]
     assert os.path.exists(main_tutorial())
 
 
@@ -283,5 +289,128 @@ def test_train_share_tutorial_cross_validates_saves_loads_and_sorts(app, home):
         new = outputs[("New Photos", "Data")]
         np.testing.assert_allclose(classify_images(target, new).probabilities,
                                    model(new, model.Probs), atol=1e-4)
+    finally:
+        run.close()
+
+
+def label_with_key(widget, view_index, avoid=None):
+    """Make ``view_index`` current and press the key of a class other than its label."""
+    widget.view.set_current(view_index)
+    current = widget.book.label(int(widget.rows[view_index]))
+    number = next(i for i, c in enumerate(widget.book.classes, start=1)
+                  if c not in (current, avoid))
+    QTest.keyClick(widget.view, Qt.Key_0 + number)
+    return widget.book.classes[number - 1]
+
+
+def test_label_freeze_train_tutorial_trains_on_a_snapshot_and_refreezes_a_clone(app, home):
+    run = headless.run_workflow(tutorial("label-freeze-train.ows"), timeout=400)
+    try:
+        assert run.finished and not run.messages("error")
+        label, snap = run.widgets["Label Images"], run.widgets["Snapshot"]
+        test_and_score = run.widgets["Test and Score"]
+        assert label.progress_label.text() == "200 of 200 labelled"
+        # Nothing is trained before the set is frozen.
+        assert run.outputs().get(("Snapshot", "Snapshot")) is None
+        assert test_and_score.data is None
+
+        # Label by keyboard: one photo gets another class, by hand.
+        label_with_key(label, 0)
+        assert run.wait()
+        labelled = run.outputs()[("Label Images", "Labelled")]
+        assert len(labelled) == 200
+        assert list(labelled.get_column("labelled by")).count(1) == 1  # "hand"
+
+        # Save in Snapshot: a version in ~/Image Lab/snapshots, and the model's
+        # data is that version; Test and Score's report names it.
+        snap.freeze()
+        assert run.wait(timeout=400)
+        assert not snap.Error.active
+        frozen = run.outputs()[("Snapshot", "Snapshot")]
+        first = tables.snapshot_info(frozen)
+        folder = home / "Image Lab" / "snapshots"
+        assert first["name"] == "fashion" and first["path"].startswith(str(folder))
+        assert tables.snapshot_info(test_and_score.data)["version"] == first["version"]
+        (slot,) = test_and_score.learners.values()
+        accuracy = Orange.evaluation.CA(slot.results.value)[0]
+        assert accuracy > 0.8, accuracy
+        test_and_score.create_report_html()
+        assert f"fashion @ {first['version']}" in test_and_score.report_html
+
+        # Clone -> fix two labels -> Snapshot v2: a second version whose
+        # manifest names the first as its parent.
+        clone = run.outputs()[("Snapshot", "Clone")]
+        assert tables.parent_info(clone)["version"] == first["version"]
+        fix, snap2 = run.widgets["Fix Labels"], run.widgets["Snapshot v2"]
+        assert fix.progress_label.text() == "200 of 200 labelled"
+        label_with_key(fix, 10)
+        label_with_key(fix, 20)
+        assert run.wait()
+        snap2.freeze()
+        assert run.wait(timeout=400)
+        assert not snap2.Error.active
+        # Snapshot v2's output has no link here: its chosen version is the new one.
+        name, version = snap2.chosen.split("/")
+        second = {"version": version, "path": str(folder / name / version)}
+        assert name == "fashion" and second["version"] != first["version"]
+        assert f"parent {first['version']}" in snap2.info_label.text()
+        with open(os.path.join(second["path"], "datapackage.json"), encoding="utf-8") as f:
+            assert json.load(f)["parent"] == first["version"]
+        history = [(v.version, v.parent) for v in list_snapshots(folder)]
+        assert history == [(first["version"], None), (second["version"], first["version"])]
+        assert verify(second["path"]).ok and verify(first["path"]).ok
+    finally:
+        run.close()
+
+
+def test_clean_labelled_set_tutorial_fixes_suspect_labels_and_freezes(app, home):
+    run = headless.run_workflow(tutorial("clean-labelled-set.ows"), timeout=400)
+    try:
+        assert run.finished and not run.messages("error")
+        outputs = run.outputs()
+        every = outputs[("Image Issues", "All")]
+        clean = outputs[("Image Issues", "Clean")]
+        issues = run.widgets["Image Issues"]
+        assert len(every) == 200 and 100 < len(clean) < 200
+        assert issues.report_result.counts["grayscale"] == 200  # found, but unticked
+        assert issues.report_result.counts["label_errors"] > 0
+
+        # Image Grid colours by issue; the issue names only the ticked issues.
+        grid = run.widgets["Issues by Colour"]
+        assert grid.color_var is not None and grid.color_var.name == "issue"
+        issue = every.domain["issue"]
+        shown = {issue.values[int(v)] for v in every.get_column(issue)}
+        assert "grayscale" not in shown and "label error" not in shown and "none" in shown
+
+        # Fix Labels shows the clean photos whose label disagrees with the suggestion.
+        fix = run.widgets["Fix Labels"]
+        assert fix.filter == "disagree" and fix.compare_column.name == "suggested label"
+        suggested = clean.get_column("suggested label")
+        suspects = np.flatnonzero(suggested != clean.Y)
+        assert len(suspects) > 0 and list(fix.rows) == list(suspects)
+
+        # Select them all and accept the suggestions in one click (one undo step).
+        QTest.keyClick(fix.view, Qt.Key_A, Qt.ControlModifier)
+        fix.accept_compared()
+        assert run.wait()
+        assert len(fix.rows) == 0
+        labelled = run.outputs()[("Fix Labels", "Labelled")]
+        assert list(labelled.get_column("labelled by")).count(1) == len(suspects)
+        assert np.all(labelled.Y == labelled.get_column("suggested label"))
+        fix.undo()
+        assert list(fix.rows) == list(suspects)
+        fix.redo()
+        assert run.wait()
+
+        snap = run.widgets["Snapshot"]
+        snap.freeze()
+        assert run.wait(timeout=400)
+        assert not snap.Error.active
+        path = home / "Image Lab" / "snapshots" / snap.chosen
+        frozen = load_snapshot(path)  # what Snapshot outputs (no link here)
+        info = tables.snapshot_info(frozen)
+        assert info["name"] == "fashion-clean" and len(frozen) == len(clean)
+        assert np.all(frozen.Y == frozen.get_column("suggested label"))
+        assert verify(info["path"]).ok
     finally:
         run.close()

@@ -41,7 +41,8 @@ from orangecontrib.imagelab.core.vectors.issues import (  # noqa: F401 (re-expor
     ALL, CHECKS, DEFAULT_THRESHOLDS, PIXEL_CHECKS, TITLES, UNREADABLE, VECTOR_CHECKS)
 
 __all__ = ["find_issues", "IssueReport", "CHECKS", "ALL", "DEFAULT_THRESHOLDS", "TITLES",
-           "issue_column_names", "probabilities_from_predictions"]
+           "issue_column_names", "probabilities_from_predictions", "issue_column",
+           "suggested_label_column"]
 
 #: attribute on every added column: the check it belongs to (or "issues")
 ISSUE_ATTRIBUTE = "imagelab-issue"
@@ -88,6 +89,27 @@ class IssueReport:
         rows = clean_rows(self.arrays, keep_one_per_group)
         return self.data[rows] if len(rows) else None
 
+    def with_issues(self, checks: Sequence[str]) -> Optional[Table]:
+        """``data`` whose ``issues``, ``issue`` and ``issue count`` consider only
+        ``checks`` (e.g. those ticked in the widget; ``unreadable`` always
+        counts), so colouring by ``issue`` shows what makes an image flagged.
+        The score and flag columns of every check stay; the ``issue``
+        variable keeps all its values, so its colours do not change."""
+        if self.data is None or self.arrays is None:
+            return None
+        order = _issue_order(self.arrays)
+        counted = [c for c in order if c in set(checks) or c == UNREADABLE]
+        texts, first, count = _issue_columns(self.arrays, order, counted)
+        data = self.data.copy()
+        metas = data.domain.metas
+        with data.unlocked(data.metas):
+            for name, values in (("issues", texts), ("issue", first),
+                                 ("issue count", count)):
+                var = next(v for v in metas
+                           if v.name == name and ISSUE_ATTRIBUTE in v.attributes)
+                data.metas[:, metas.index(var)] = values
+        return data
+
 
 def clean_rows(arrays: core.IssueArrays, keep_one_per_group: bool = True) -> np.ndarray:
     """Row indices of the images without issues (see ``IssueReport.clean``)."""
@@ -100,6 +122,26 @@ def clean_rows(arrays: core.IssueArrays, keep_one_per_group: bool = True) -> np.
     if keep_one_per_group:
         duplicate &= ~arrays.keep
     return np.flatnonzero(~other & ~duplicate)
+
+
+def _marked_column(domain: Optional[Domain], name: str) -> Optional[DiscreteVariable]:
+    if domain is None:
+        return None
+    return next((var for var in domain.variables + domain.metas
+                 if var.name == name and var.is_discrete
+                 and ISSUE_ATTRIBUTE in var.attributes), None)
+
+
+def issue_column(domain: Optional[Domain]) -> Optional[DiscreteVariable]:
+    """The ``issue`` column Image Issues added to ``domain``, if any (Image Grid
+    colours by it by default)."""
+    return _marked_column(domain, "issue")
+
+
+def suggested_label_column(domain: Optional[Domain]) -> Optional[DiscreteVariable]:
+    """The ``suggested label`` column Image Issues added to ``domain``, if any
+    (Label Images compares with it by default)."""
+    return _marked_column(domain, SUGGESTED_COLUMN)
 
 
 def _embedding_columns(data: Table) -> List[Variable]:
@@ -239,25 +281,41 @@ def _strip_issue_columns(data: Table) -> Table:
     return data.transform(Domain(domain.attributes, domain.class_vars, keep))
 
 
+def _issue_order(arrays: core.IssueArrays) -> List[str]:
+    """The checks that ran, in the order of ``CHECKS``, then ``unreadable``."""
+    return [check for check in CHECKS if check in arrays.flags] + [UNREADABLE]
+
+
+def _issue_columns(arrays: core.IssueArrays, order: Sequence[str],
+                   counted: Sequence[str]):
+    """(issues text, issue code, issue count) per row over the ``counted``
+    checks; codes index ``["none"] + order``: the first counted issue."""
+    n = len(arrays.groups)
+    reasons = dict(zip(arrays.error_rows, (e.reason for e in arrays.errors)))
+    counted = set(counted)
+    texts, first = np.empty(n, dtype=object), np.zeros(n)
+    for i in range(n):
+        hit = [k for k, c in enumerate(order) if c in counted and arrays.flags[c][i]]
+        names = [TITLES[order[k]] for k in hit]
+        if i in reasons:
+            names[-1] = f"unreadable ({reasons[i]})"
+        texts[i] = ", ".join(names)
+        first[i] = hit[0] + 1 if hit else 0
+    count = sum((arrays.flags[c].astype(float) for c in order if c in counted),
+                np.zeros(n))
+    return texts, first, count
+
+
 def _report(data: Table, arrays: core.IssueArrays,
             label_var: Optional[DiscreteVariable]) -> IssueReport:
     data = _strip_issue_columns(data)
     n = len(data)
-    order = [check for check in CHECKS if check in arrays.flags] + [UNREADABLE]
-    reasons = dict(zip(arrays.error_rows, (e.reason for e in arrays.errors)))
-    issue_text, first = [], np.zeros(n)
-    for i in range(n):
-        names = [TITLES[c] for c in order if arrays.flags[c][i]]
-        if i in reasons:
-            names[-1] = f"unreadable ({reasons[i]})"
-        issue_text.append(", ".join(names))
-        hit = [k for k, c in enumerate(order) if arrays.flags[c][i]]
-        first[i] = hit[0] + 1 if hit else 0
+    order = _issue_order(arrays)
+    issue_text, first, count = _issue_columns(arrays, order, order)
     issue_var = DiscreteVariable("issue", values=["none"] + [TITLES[c] for c in order])
-    columns = [(StringVariable("issues"), np.array(issue_text, dtype=object)),
+    columns = [(StringVariable("issues"), issue_text),
                (issue_var, first),
-               (ContinuousVariable("issue count", number_of_decimals=0),
-                sum(arrays.flags[c].astype(float) for c in order))]
+               (ContinuousVariable("issue count", number_of_decimals=0), count)]
     for check in order:
         if check in arrays.scores:
             columns.append((_score_var(check), arrays.scores[check]))

@@ -17,6 +17,7 @@ from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Input, Msg, Output, OWWidget
 
 from orangecontrib.imagelab import tables
+from orangecontrib.imagelab.api.issues import issue_column
 from orangecontrib.imagelab.api.layout import (
     GridLayout, grid_layout, pca_map, quick_grid, regrid)
 from orangecontrib.imagelab.widgets.utils.contexts import LabelColumnsContextHandler
@@ -209,8 +210,10 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
                 self.image_model[:] = images
                 self.image_var = images[0]
                 self.label_var = None
-                self.color_var = domain.class_var if domain.class_var and \
-                    domain.class_var.is_discrete else None
+                # Image Issues' output: colour by issue (else by class)
+                self.color_var = issue_column(domain) or (
+                    domain.class_var if domain.class_var and
+                    domain.class_var.is_discrete else None)
                 if len(features) < len(domain.attributes):
                     self.Information.ignored(len(domain.attributes) - len(features))
                 self.openContext(data)

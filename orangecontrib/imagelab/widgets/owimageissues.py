@@ -215,7 +215,8 @@ class OWImageIssues(OWWidget, TaskWidgetMixin):
                 output.send(None)
             return
         flagged, clean = self._masks()
-        data = report.data
+        # "issue" and "issues" name the ticked issues only, as the flags do
+        data = report.with_issues(self.summary.ticked())
         self.Outputs.flagged.send(data[flagged.nonzero()[0]] if flagged.any() else None)
         self.Outputs.clean.send(data[clean.nonzero()[0]] if clean.any() else None)
         self.Outputs.all.send(data)

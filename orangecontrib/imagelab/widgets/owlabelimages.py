@@ -14,6 +14,7 @@ from Orange.widgets.utils.widgetpreview import WidgetPreview
 from Orange.widgets.widget import Input, Msg, Output, OWWidget
 
 from orangecontrib.imagelab import tables
+from orangecontrib.imagelab.api.issues import suggested_label_column
 from orangecontrib.imagelab.api.labelling import apply_labels, image_keys, input_labels
 from orangecontrib.imagelab.widgets.utils.imagetable import LazyLocations
 from orangecontrib.imagelab.widgets.utils.labelbook import LabelBook
@@ -113,8 +114,13 @@ class OWLabelImages(OWWidget, TaskWidgetMixin):
             callback=self._filter_changed)
         self.compare_model = DomainModel(placeholder="(choose a column)",
                                          valid_types=DiscreteVariable)
-        gui.comboBox(gui.indentedBox(box), self, "compare_column",
+        compare_box = gui.indentedBox(box)
+        gui.comboBox(compare_box, self, "compare_column",
                      model=self.compare_model, callback=self._filter_changed)
+        gui.button(compare_box, self, "Accept its labels for the selected",
+                   callback=self.accept_compared, autoDefault=False,
+                   tooltip="Label the selected images with this column's values "
+                           "(e.g. Image Issues' suggested labels); Ctrl+Z undoes it.")
         gui.hSlider(self.controlArea, self, "cell_size", label="Size:", minValue=48,
                     maxValue=256, step=8, createLabel=False,
                     callback=lambda: self.view.set_cell_size(self.cell_size))
@@ -157,6 +163,9 @@ class OWLabelImages(OWWidget, TaskWidgetMixin):
             if class_var is not None and class_var.is_discrete:
                 self.label_column = class_var
             self.openContext(data.domain)
+            if self.compare_column is None:
+                # Image Issues' output: compare with its suggested labels
+                self.compare_column = suggested_label_column(data.domain)
             self.locations = LazyLocations(data, tables.find_image_column(data.domain))
             self.progress_label.setText("Reading the images' hashes …")
             self.start(run, data)
@@ -224,6 +233,30 @@ class OWLabelImages(OWWidget, TaskWidgetMixin):
         current = self.view.current()
         if self.book.assign(rows, label):
             self._changed(refilter=True, current=current, advance=len(rows) == 1)
+
+    def accept_compared(self):
+        """Label the selected images with the compared column's values (rows
+        where it is missing keep theirs), as one undo step."""
+        if self.book is None or self.compare_column is None:
+            return
+        other = self._compared_labels()
+        pairs = [(int(row), other[row])
+                 for row in self.rows[self.view.selected()] if other[row] is not None]
+        unknown = sorted({label for _, label in pairs if label not in self.book.classes})
+        if unknown:
+            self.Warning.no_class(", ".join(unknown))
+            return
+        self.Warning.no_class.clear()
+        current = self.view.current()
+        if pairs and self.book.assign_each(*zip(*pairs)):
+            self._changed(refilter=True, current=current)
+
+    def _compared_labels(self) -> List[Optional[str]]:
+        """The compared column's values, with the classes renamed as here (to
+        take them as labels)."""
+        renames = self.book.renames if self.book is not None else {}
+        return [renames.get(v, v) if v is not None else None
+                for v in input_labels(self.data, self.compare_column)]
 
     def add_class(self, name: str):
         self.book.add_class(name)
@@ -340,6 +373,7 @@ class OWLabelImages(OWWidget, TaskWidgetMixin):
         elif self.filter == "class":
             keep = [label == self.filter_class for label in labels]
         elif self.compare_column is not None:
+            # as the column says: a renamed class disagrees with its old name
             other = input_labels(self.data, self.compare_column)
             keep = [b is not None and a != b for a, b in zip(labels, other)]
         else:

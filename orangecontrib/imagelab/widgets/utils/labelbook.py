@@ -89,19 +89,32 @@ class LabelBook:
 
     def assign(self, rows: Sequence[int], label: Optional[str]) -> bool:
         """Label ``rows`` by hand with ``label`` (None: no label); False if nothing changed."""
-        if label is not None and label not in self.classes:
-            raise ValueError(f"label {label!r} is not a class; add it first")
-        value = NO_LABEL if label is None else label
-        before = {}
-        for row in rows:
+        return self.assign_each(rows, [label] * len(rows))
+
+    def assign_each(self, rows: Sequence[int], labels: Sequence[Optional[str]]) -> bool:
+        """Label each of ``rows`` with its own label, as one undo step (e.g.
+        taking suggested labels); False if nothing changed."""
+        if len(rows) != len(labels):
+            raise ValueError(f"{len(rows)} rows for {len(labels)} labels")
+        classes = self.classes
+        unknown = sorted({label for label in labels
+                          if label is not None and label not in classes})
+        if unknown:
+            raise ValueError(f"labels {unknown} are not classes; add them first")
+        before, after, seen = {}, {}, set()
+        for row, label in zip(rows, labels):
             key = self.keys[row]
-            if key not in before and self.edits.get(key) != value:
+            value = NO_LABEL if label is None else label
+            if key in seen:
+                continue  # the same image twice: the first row decides
+            seen.add(key)
+            if self.edits.get(key) != value:
                 before[key] = self.edits.get(key)
-        if not before:
+                after[key] = value
+        if not after:
             return False
-        for key in before:
-            self.edits[key] = value
-        self._push(("edit", before, {key: value for key in before}))
+        self.edits.update(after)
+        self._push(("edit", before, after))
         return True
 
     def add_class(self, name: str) -> None:
