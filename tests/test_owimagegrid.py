@@ -270,3 +270,15 @@ class TestHelpers(widget_tests.WidgetTest):
             self.wait_until_finished(widget, timeout=30000)
             assert widget.Information.ignored.is_shown()
             self.assertEqual(len(widget.layout.cells), 6)
+
+    def test_image_issues_tables_are_framed_by_issue(self):
+        from Orange.data import DiscreteVariable
+        from orangecontrib.imagelab.api.issues import ISSUE_ATTRIBUTE
+        data = image_table(Path(tempfile.mkdtemp()), n=6)
+        self.send_signal(self.widget.Inputs.data, data)  # a context for the plain table
+        assert self.widget.color_var.name == "category"
+        issue = DiscreteVariable("issue", values=("none", "dark"))
+        issue.attributes[ISSUE_ATTRIBUTE] = "issues"
+        checked = tables.append_columns(data, metas=[(issue, np.arange(6) % 2)])
+        self.send_signal(self.widget.Inputs.data, checked)
+        assert self.widget.color_var.name == "issue"

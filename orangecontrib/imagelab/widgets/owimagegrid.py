@@ -210,13 +210,16 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
                 self.image_model[:] = images
                 self.image_var = images[0]
                 self.label_var = None
-                # Image Issues' output: colour by issue (else by class)
-                self.color_var = issue_column(domain) or (
-                    domain.class_var if domain.class_var and
-                    domain.class_var.is_discrete else None)
+                self.color_var = domain.class_var if domain.class_var and \
+                    domain.class_var.is_discrete else None
                 if len(features) < len(domain.attributes):
                     self.Information.ignored(len(domain.attributes) - len(features))
                 self.openContext(data)
+                # Image Issues' output: frame by issue, unless a context chose
+                # something other than the default (the class, or none)
+                issue = issue_column(domain)
+                if issue is not None and self.color_var in (None, domain.class_var):
+                    self.color_var = issue
         self._show_items()
         self._restore_selection()
         self._start_layout()
