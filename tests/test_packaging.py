@@ -84,6 +84,10 @@ def test_wheel_metadata(wheel):
     assert "scripts/run" in metadata.get_payload()          # the README
     requires = metadata.get_all("Requires-Dist")
     assert any(r.startswith("ruff") and 'extra == "test"' in r for r in requires)
+    # pip install orange3-imagelab[cluster]; the tests need it too
+    for extra in ("cluster", "test"):
+        assert any(r.startswith("dask[distributed]") and f'extra == "{extra}"' in r
+                   for r in requires), extra
 
 
 def test_licence_is_the_gpl3_text():

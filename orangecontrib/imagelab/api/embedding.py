@@ -24,6 +24,7 @@ from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.core.pixels import features as core_features
 from orangecontrib.imagelab.core.vectors.embedding import embed_locations
 from orangecontrib.imagelab.core.errors import ImageError
+from orangecontrib.imagelab.core.executors import cluster_executor
 from orangecontrib.imagelab.core.models import DEFAULT_MODEL, ModelSpec
 from orangecontrib.imagelab.core.models import available_models as _models
 from orangecontrib.imagelab.core.progress import ProgressCallback
@@ -101,17 +102,26 @@ def _split(data: Table, vectors: np.ndarray, ok: np.ndarray, names: Sequence[str
 
 def embed_images(data: Table, *, model: str = DEFAULT_MODEL,
                  image_column: Union[Variable, str, None] = None,
-                 use_cache: bool = True, callback: ProgressCallback = None
-                 ) -> EmbedResult:
+                 use_cache: bool = True, callback: ProgressCallback = None,
+                 client=None, scheduler: Optional[str] = None) -> EmbedResult:
     """Embed the images of ``data`` with a shipped model (see ``available_models()``).
 
     ``image_column`` defaults to the column marked ``type=image``. Images are
     paths (relative to the column's ``origin``) or ``file://``/``http(s)://``
     URLs. Raises ``ValueError`` if the table has no image column.
+
+    On a Dask cluster: ``client`` (a ``distributed.Client``) or ``scheduler``
+    (``"local"`` starts a LocalCluster on this computer; an address such as
+    ``"tcp://10.0.0.5:8786"`` connects to a running ``dask scheduler``). The
+    workers read the images, so their locations must be readable there (a
+    shared file system, ``file://`` or ``http(s)`` URLs); the vectors come
+    back and are cached here, and cached images are not sent. Needs
+    ``pip install orange3-imagelab[cluster]``.
     """
     locations = _locations(data, image_column)
-    arrays = embed_locations(locations, model=model, use_cache=use_cache,
-                             callback=callback)
+    with cluster_executor(client, scheduler) as executor:
+        arrays = embed_locations(locations, model=model, use_cache=use_cache,
+                                 callback=callback, executor=executor)
     names = feature_column_names(model, arrays.vectors.shape[1])
     return _split(data, arrays.vectors, arrays.ok, names, arrays.errors,
                   arrays.error_rows, model, arrays.cached, arrays.warnings)

@@ -30,6 +30,7 @@ from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.core.vectors import labels as core
 from orangecontrib.imagelab.core import options
 from orangecontrib.imagelab.core.errors import ImageError
+from orangecontrib.imagelab.core.executors import cluster_executor
 from orangecontrib.imagelab.core.progress import ProgressCallback, checked
 
 __all__ = ["detect_labels", "filter_by_label", "LabelFilterResult", "label_vocabulary"]
@@ -117,7 +118,8 @@ def _label_columns(probabilities, errors, *, model, top_k, min_confidence):
 
 def detect_labels(data: Table, *, model: str = DEFAULT_MODEL, top_k: int = 5,
                   min_confidence: float = 0.0, column: Optional[Variable] = None,
-                  callback: ProgressCallback = None) -> Table:
+                  callback: ProgressCallback = None, client=None,
+                  scheduler: Optional[str] = None) -> Table:
     """Add the top ImageNet labels of each image as columns.
 
     Parameters
@@ -128,6 +130,7 @@ def detect_labels(data: Table, *, model: str = DEFAULT_MODEL, top_k: int = 5,
     min_confidence : labels with a lower probability are left empty.
     column : the image column; default: the one marked ``type=image``.
     callback : progress ``callback(fraction)``; may raise Cancelled.
+    client, scheduler : compute on a Dask cluster (see ``embed_images``).
 
     Returns
     -------
@@ -135,19 +138,23 @@ def detect_labels(data: Table, *, model: str = DEFAULT_MODEL, top_k: int = 5,
     unreadable images get empty labels and "unreadable: <reason>" in ``labels``.
     """
     return label_images(data, model=model, top_k=top_k, min_confidence=min_confidence,
-                        column=column, callback=callback).labelled
+                        column=column, callback=callback, client=client,
+                        scheduler=scheduler).labelled
 
 
 def label_images(data: Table, *, model: str = DEFAULT_MODEL, top_k: int = 5,
                  min_confidence: float = 0.0, column: Optional[Variable] = None,
-                 callback: ProgressCallback = None) -> LabelFilterResult:
+                 callback: ProgressCallback = None, client=None,
+                 scheduler: Optional[str] = None) -> LabelFilterResult:
     """:func:`detect_labels` as a LabelFilterResult with no filter: only
     ``labelled`` (and ``errors``, ``scanned`` = ``total``) are set."""
     top_k = options.top_k(top_k)
     min_confidence = options.fraction("min_confidence", min_confidence)
     data = _strip_label_columns(data)
     locations = tables.image_locations(data, column)
-    probabilities, errors = core.class_probabilities(locations, model=model, callback=callback)
+    with cluster_executor(client, scheduler) as executor:
+        probabilities, errors = core.class_probabilities(
+            locations, model=model, callback=callback, executor=executor)
     labelled = tables.append_columns(data, metas=_label_columns(
         probabilities, errors, model=model, top_k=top_k, min_confidence=min_confidence))
     return LabelFilterResult(None, None, None, labelled, scanned=len(data), total=len(data),
@@ -172,8 +179,8 @@ def filter_by_label(data: Table, labels: Union[str, Iterable[str]], *,
                     max_scanned: Optional[int] = None,
                     stop_after_misses: Optional[int] = None,
                     model: Optional[str] = None, top_k: int = 5,
-                    column: Optional[Variable] = None, callback: ProgressCallback = None
-                    ) -> LabelFilterResult:
+                    column: Optional[Variable] = None, callback: ProgressCallback = None,
+                    client=None, scheduler: Optional[str] = None) -> LabelFilterResult:
     """Split images into those that show ``labels``, those to review, and the rest.
 
     Parameters
@@ -195,6 +202,7 @@ def filter_by_label(data: Table, labels: Union[str, Iterable[str]], *,
     top_k : label columns added to the outputs.
     column : the image column; default: the one marked ``type=image``.
     callback : progress ``callback(fraction)``; may raise Cancelled.
+    client, scheduler : compute on a Dask cluster (see ``embed_images``).
 
     Returns
     -------
@@ -209,11 +217,12 @@ def filter_by_label(data: Table, labels: Union[str, Iterable[str]], *,
     model = model or _default_model(data)
     data = _strip_label_columns(data)
     locations = tables.image_locations(data, column)
-    scan = core.scan_labels(
-        core.location_predictor(locations, model=model), len(data), class_indices,
-        n_classes=len(vocab), min_confidence=min_confidence, review_min=review_min,
-        max_scanned=max_scanned, stop_after_misses=stop_after_misses,
-        callback=callback)
+    with cluster_executor(client, scheduler) as executor:
+        scan = core.scan_labels(
+            core.location_predictor(locations, model=model, executor=executor), len(data),
+            class_indices, n_classes=len(vocab), min_confidence=min_confidence,
+            review_min=review_min, max_scanned=max_scanned,
+            stop_after_misses=stop_after_misses, callback=callback)
 
     errors = list(zip(scan.error_rows, scan.errors))
     columns = _label_columns(scan.probabilities, errors, model=model, top_k=top_k,

@@ -51,6 +51,12 @@ class ModelError(ImageLabError):
     """A model is unknown or its weights cannot be loaded or built."""
 
 
+class ClusterError(ImageLabError):
+    """A Dask cluster cannot be used: no Dask installed, no scheduler at the
+    address, no workers, or the scheduler went away during a run (what was
+    finished before is kept in the cache). The message says what to do."""
+
+
 class UnknownLabelError(ImageLabError, ValueError):
     """A label name is not in the vocabulary; ``suggestions`` lists the nearest known names."""
 

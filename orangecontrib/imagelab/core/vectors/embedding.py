@@ -20,18 +20,36 @@ How it runs (data parallel, one worker per core):
 - each batch's vectors -- ``features`` and ``logits`` both, from one pass --
   are written to the cache in one transaction, so a cancelled or crashed run
   keeps what it finished and the other output is a pure cache hit later.
+
+On a Dask cluster (``executor=`` a ``core.executors`` "dask" executor; any
+executor whose workers can import this package will do):
+
+- this computer looks each image up in the cache first (it reads and hashes
+  the files it can read; ``http(s)`` URLs and files it cannot read go to the
+  workers unread), so a rerun sends nothing that is cached;
+- batches of the other locations go to the workers (``embed_on_worker``):
+  each worker process loads the model once (``ModelSpec.session`` is cached
+  per process), reads, decodes and embeds its batches and returns both
+  outputs with each file's content hash; the vectors are written to this
+  computer's cache as they come back, so a run that stops (Cancel, a lost
+  scheduler) keeps what came back. A location a worker cannot read is a
+  skipped row whose reason names the worker.
 """
+import functools
 import sqlite3
+import sys
 import threading
+from collections import deque
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .cache import EmbeddingCache, content_hash, derived_key
 from ..pixels.decoding import load_array, read_bytes
-from ..errors import ImageError, as_image_error
-from ..executors import bounded_map, cores, get_executor
+from ..errors import ImageError, ModelError, as_image_error
+from ..executors import bounded_map, cores, get_executor, shutdown_quietly
 from ..models import DEFAULT_MODEL, get_model
 from ..paths import is_remote
 from ..progress import ProgressCallback, checked
@@ -135,11 +153,140 @@ def _open_cache(warnings: list) -> Optional[EmbeddingCache]:
         return None
 
 
+def _worker_name() -> str:
+    """The Dask worker's address when running on one, else "this worker"."""
+    if "distributed" in sys.modules:  # never import Dask just to ask
+        try:
+            return f"Dask worker {sys.modules['distributed'].get_worker().address}"
+        except (AttributeError, ValueError):
+            pass
+    return "the worker"
+
+
+def embed_on_worker(locations: Sequence[Optional[str]], model: str) -> dict:
+    """Runs on a worker: read, decode and embed ``locations`` with ``model``
+    (a key), without any cache; the model is loaded once per process.
+
+    Returns ``{"model_id": str, "rows": [i], "hashes": [bytes],
+    "features": (k, d) float32, "logits": (k, 1000) float32,
+    "errors": [(i, location, reason)]}``, ``i`` indexing ``locations``; a
+    reason names the worker ("file not found on Dask worker tcp://...").
+    """
+    spec = get_model(model)
+    model_id = spec.model_id()
+    rows, hashes, pixels, errors = [], [], [], []
+    where = None
+    for i, location in enumerate(locations):
+        _, kind, value = _prepare(i, location, spec.image_size, model_id, "features",
+                                  spec.dimension, None)
+        if kind == "image":
+            rows.append(i)
+            hashes.append(value[0])
+            pixels.append(value[1])
+        else:
+            where = where or _worker_name()
+            errors.append((i, value.path, f"{value.reason} on {where}"))
+    if pixels:
+        features, logits = spec.run(np.stack(pixels))
+    else:
+        features = np.zeros((0, spec.dimension), np.float32)
+        logits = np.zeros((0, spec.n_classes), np.float32)
+    return {"model_id": model_id, "rows": rows, "hashes": hashes,
+            "features": np.asarray(features, np.float32),
+            "logits": np.asarray(logits, np.float32), "errors": errors}
+
+
+def _cached_vector(location, model_id, output, dimension, cache: EmbeddingCache):
+    """The cached vector of a file this computer can read, else None (a miss:
+    the workers will read it; URLs are never fetched here)."""
+    if location is None or is_remote(location):
+        return None
+    try:
+        key = content_hash(read_bytes(location))
+        return cache.get(key, model_id, output, dimension)
+    except (OSError, ImageError, sqlite3.Error):
+        return None  # not readable here, or a locked cache: a miss
+
+
+def _embed_remote(locations, spec, output, cache, executor: Executor, callback,
+                  batch_size, vectors, ok, errors) -> int:
+    """Fill ``vectors``/``ok``/``errors`` through ``executor``; -> cached count.
+    See the module docstring."""
+    n = len(locations)
+    model_id = spec.model_id()
+    dim = vectors.shape[1]
+    counts = {"done": 0, "cached": 0}
+    sent: deque = deque()  # rows of each batch in flight, in order
+    capacity = getattr(executor, "capacity", lambda: cores())()
+    lookup_pool = get_executor("threads", max_workers=decode_threads(),
+                               name="imagelab-lookup") if cache is not None else None
+
+    def batches():
+        """Rows to send, ``batch_size`` at a time; cache hits filled in here."""
+        waiting: List[int] = []
+        chunk = max(batch_size, 64)
+        for start in range(0, n, chunk):
+            rows = range(start, min(start + chunk, n))
+            hits = lookup_pool.map(
+                lambda row: _cached_vector(locations[row], model_id, output, dim, cache),
+                rows) if lookup_pool is not None else [None] * len(rows)
+            for row, hit in zip(rows, hits):
+                if locations[row] is None:
+                    errors[row] = ImageError("", "no image")
+                    counts["done"] += 1
+                elif hit is not None:
+                    vectors[row] = hit
+                    ok[row] = True
+                    counts["cached"] += 1
+                    counts["done"] += 1
+                else:
+                    waiting.append(row)
+                    if len(waiting) == batch_size:
+                        sent.append(waiting)
+                        yield [locations[r] for r in waiting]
+                        waiting = []
+            callback(counts["done"] / n)
+        if waiting:
+            sent.append(waiting)
+            yield [locations[r] for r in waiting]
+
+    try:
+        results = bounded_map(executor, functools.partial(embed_on_worker, model=spec.key),
+                              batches(), window=2 * capacity,
+                              poll=lambda: callback(counts["done"] / n))
+        for result in results:
+            rows = sent.popleft()
+            if result["model_id"] != model_id:
+                raise ModelError(
+                    f"the workers have other weights of {spec.key} ({result['model_id']}, "
+                    f"here {model_id}): install the same orange3-imagelab and model "
+                    "packages on the workers as here")
+            done_rows = [rows[i] for i in result["rows"]]
+            if cache is not None and done_rows:
+                try:
+                    cache.put_many(model_id, [
+                        (key, {"features": f, "logits": g}) for key, f, g in
+                        zip(result["hashes"], result["features"], result["logits"])])
+                except sqlite3.Error:
+                    pass  # a full disk or a locked cache costs speed next time
+            if done_rows:
+                vectors[done_rows] = result[output]
+                ok[done_rows] = True
+            for i, location, reason in result["errors"]:
+                errors[rows[i]] = ImageError(location, reason)
+            counts["done"] += len(rows)
+            callback(counts["done"] / n)
+    finally:
+        if lookup_pool is not None:
+            shutdown_quietly(lookup_pool)
+    return counts["cached"]
+
+
 def embed_locations(locations: Sequence[Optional[str]], *,
                     model: str = DEFAULT_MODEL, output: str = "features",
                     use_cache: bool = True, callback: ProgressCallback = None,
                     batch_size: int = BATCH_SIZE, threads: Optional[int] = None,
-                    ) -> EmbeddingArrays:
+                    executor: Optional[Executor] = None) -> EmbeddingArrays:
     """Embed images given as paths or ``file://``/``http(s)://`` URLs.
 
     Parameters
@@ -155,6 +302,10 @@ def embed_locations(locations: Sequence[Optional[str]], *,
     callback : callable(fraction), optional
         Progress; it may raise ``Cancelled``, which propagates after the
         finished batches are cached.
+    executor : Executor, optional
+        Run the batches there, e.g. a Dask cluster
+        (``core.executors.get_executor("dask", ...)``; it is not shut down
+        here). The images must be readable where the batches run.
 
     Returns
     -------
@@ -173,6 +324,16 @@ def embed_locations(locations: Sequence[Optional[str]], *,
     model_id = spec.model_id()
     warnings = []
     cache = _open_cache(warnings) if use_cache else None
+    if executor is not None:
+        callback(0.0)
+        try:
+            cached = _embed_remote(locations, spec, output, cache, executor, callback,
+                                   batch_size, vectors, ok, errors)
+        finally:
+            if cache is not None:
+                warnings.extend(cache.close_and_check())
+        callback(1.0)
+        return _arrays(vectors, ok, errors, cached, warnings)
     threads = threads or decode_threads(
         urls=any(is_remote(loc) for loc in locations))
     window = 2 * threads  # batches in flight
@@ -210,7 +371,18 @@ def embed_locations(locations: Sequence[Optional[str]], *,
         if cache is not None:
             warnings.extend(cache.close_and_check())
     callback(1.0)
+    return _arrays(vectors, ok, errors, cached, warnings)
+
+
+def _arrays(vectors, ok, errors: dict, cached: int, warnings: list) -> EmbeddingArrays:
     error_rows = sorted(errors)
+    unread = [errors[i] for i in error_rows if " on Dask worker " in errors[i].reason
+              and errors[i].reason.startswith(("file not found", "permission denied"))]
+    if unread:
+        warnings = warnings + [
+            f"{len(unread):,} images could not be read on the Dask workers "
+            f"(e.g. {unread[0].path}): image locations must be readable by the "
+            "workers (a shared file system, or file:// or http(s) URLs)."]
     return EmbeddingArrays(vectors, ok, [errors[i] for i in error_rows], error_rows,
                            cached=cached, warnings=warnings)
 

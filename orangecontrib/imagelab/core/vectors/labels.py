@@ -308,14 +308,15 @@ def scan_labels(predict: Predictor, n: int, class_indices: np.ndarray, *,
 
 def class_probabilities(locations: Sequence[Optional[str]], *,
                         model: str = "efficientnet-lite0", use_cache: bool = True,
-                        callback: ProgressCallback = None
+                        callback: ProgressCallback = None, executor=None
                         ) -> Tuple[np.ndarray, List[Tuple[int, ImageError]]]:
     """Softmax class probabilities (n, 1000) of images, from the model's logits.
 
     Uses the embedding pipeline (batched, cached: logits are stored with the
     embeddings, so images embedded or labelled before are not decoded again).
     Rows of unreadable images (or None locations) are NaN; the second value
-    lists (row, ImageError) for them.
+    lists (row, ImageError) for them. ``executor``: see ``embed_locations``
+    (e.g. a Dask cluster).
     """
     from .embedding import embed_locations  # onnxruntime only when needed
 
@@ -325,7 +326,8 @@ def class_probabilities(locations: Sequence[Optional[str]], *,
     probs = np.full((len(locations), 1000), np.nan, dtype=np.float32)
     if rows:
         arrays = embed_locations([locations[i] for i in rows], model=model,
-                                 output="logits", use_cache=use_cache, callback=callback)
+                                 output="logits", use_cache=use_cache, callback=callback,
+                                 executor=executor)
         vectors = np.asarray(arrays.vectors, dtype=np.float32)
         if vectors.shape[1] != probs.shape[1]:
             raise ValueError(f"model {model!r} gives {vectors.shape[1]} logits, "
@@ -339,11 +341,12 @@ def class_probabilities(locations: Sequence[Optional[str]], *,
 
 
 def location_predictor(locations: Sequence[Optional[str]], *,
-                       model: str = "efficientnet-lite0", use_cache: bool = True
-                       ) -> Predictor:
+                       model: str = "efficientnet-lite0", use_cache: bool = True,
+                       executor=None) -> Predictor:
     """A ``predict`` for :func:`scan_labels` over image locations."""
     def predict(start, stop, callback):
         probs, errors = class_probabilities(locations[start:stop], model=model,
-                                            use_cache=use_cache, callback=callback)
+                                            use_cache=use_cache, callback=callback,
+                                            executor=executor)
         return probs, errors
     return predict
