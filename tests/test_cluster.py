@@ -116,6 +116,33 @@ def test_labels_on_the_cluster(tmp_path, fresh_cache, clusters):
     assert len(result.matched) == 1 and len(result.rejected) == 1
 
 
+def test_find_issues_pixel_checks_on_the_cluster(tmp_path, fresh_cache, clusters):
+    import shutil
+    from orangecontrib.imagelab.api.issues import find_issues
+    _, client = clusters.get()
+    sample = os.path.join(os.path.dirname(tables.__file__), "sample", "fashion", "labelled")
+    paths = []
+    for name in ("Bag", "Dress", "Sneaker"):
+        for i in range(4):
+            paths.append(shutil.copyfile(os.path.join(sample, name, f"{name}-{i:03d}.png"),
+                                         tmp_path / f"{name}-{i}.png"))
+    paths.append(shutil.copyfile(paths[0], tmp_path / "copy.png"))
+    missing = str(tmp_path / "gone.png")
+    column = tables.image_variable("image")
+    data = tables.table_from_columns([(column, [str(p) for p in paths] + [missing])])
+    checks = ("dark", "light", "blurry", "low_information", "exact_duplicates")
+    local = find_issues(data, checks=checks, use_cache=False).arrays
+    remote = find_issues(data, checks=checks, client=client).arrays
+    for check in checks:
+        np.testing.assert_allclose(remote.scores[check], local.scores[check], rtol=1e-6)
+        np.testing.assert_array_equal(remote.flags[check], local.flags[check])
+    assert remote.flags["exact_duplicates"].sum() == 2
+    assert [e.path for e in remote.errors] == [missing]
+    assert remote.errors[0].reason.startswith("file not found on Dask worker tcp://")
+    # measured there, cached here: a rerun sends nothing
+    assert find_issues(data, checks=checks, client=client).arrays.cached == len(paths)
+
+
 def _tasks(client) -> int:
     return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
 

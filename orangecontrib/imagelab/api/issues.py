@@ -35,6 +35,7 @@ from Orange.data import (ContinuousVariable, DiscreteVariable, Domain, StringVar
 
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.core.errors import ImageError
+from orangecontrib.imagelab.core.executors import cluster_executor
 from orangecontrib.imagelab.core.progress import ProgressCallback
 from orangecontrib.imagelab.core.vectors import issues as core
 from orangecontrib.imagelab.core.vectors.issues import (  # noqa: F401 (re-exported)
@@ -220,7 +221,8 @@ def find_issues(data: Table, *, checks: Sequence[str] = ALL,
                 probabilities: Union[None, Table, np.ndarray] = None,
                 thresholds: Optional[Dict[str, float]] = None,
                 image_column: Union[None, str, Variable] = None,
-                use_cache: bool = True, callback: ProgressCallback = None) -> IssueReport:
+                use_cache: bool = True, callback: ProgressCallback = None,
+                client=None, scheduler: Optional[str] = None) -> IssueReport:
     """Find duplicates, bad images, outliers and likely label errors in ``data``.
 
     Parameters
@@ -240,6 +242,8 @@ def find_issues(data: Table, *, checks: Sequence[str] = ALL,
     image_column : default: the column marked ``type=image``
     use_cache : read and write the pixel-statistics cache
     callback : progress ``callback(fraction)``; may raise Cancelled
+    client, scheduler : read and measure the images on a Dask cluster (see
+        ``embed_images``); the statistics come back and are cached here
     """
     core.check_options(checks, thresholds)  # fail before any work
     if isinstance(image_column, str):
@@ -253,10 +257,11 @@ def find_issues(data: Table, *, checks: Sequence[str] = ALL,
         if label_var is None:
             raise ValueError("probabilities need labels: the data has no categorical class")
         probabilities = probabilities_from_predictions(probabilities, data, label_var)
-    arrays = core.find_issues_arrays(
-        locations, checks=checks, embeddings=vectors, labels=codes, n_classes=n_classes,
-        probabilities=probabilities, thresholds=thresholds, use_cache=use_cache,
-        callback=callback)
+    with cluster_executor(client, scheduler) as executor:
+        arrays = core.find_issues_arrays(
+            locations, checks=checks, embeddings=vectors, labels=codes, n_classes=n_classes,
+            probabilities=probabilities, thresholds=thresholds, use_cache=use_cache,
+            executor=executor, callback=callback)
     return _report(data, arrays, label_var)
 
 

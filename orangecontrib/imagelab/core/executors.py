@@ -119,6 +119,27 @@ def cluster_executor(client=None, scheduler: Optional[str] = None, *,
     executor.shutdown(wait=True)
 
 
+def runs_elsewhere(executor: Optional[Executor]) -> bool:
+    """Whether ``executor``'s calls may run on other machines (a Dask cluster):
+    then nothing of this computer (a cache, a local path) may be handed to
+    them, and they return what this computer should store."""
+    return isinstance(executor, DaskExecutor)
+
+
+def worker_name() -> str:
+    """"Dask worker tcp://10.0.0.7:40331" when called in a task on a Dask
+    worker, else "this computer"; for reasons such as "file not found on
+    Dask worker ..."."""
+    import sys
+    distributed = sys.modules.get("distributed")  # never import Dask just to ask
+    if distributed is not None:
+        try:
+            return f"Dask worker {distributed.get_worker().address}"
+        except (AttributeError, ValueError):
+            pass
+    return "this computer"
+
+
 def check_scheduler(scheduler) -> str:
     """``"local"`` or a scheduler address (``tcp://host:8786``, ``host:8786``)."""
     if not isinstance(scheduler, str) or not scheduler.strip() or \

@@ -37,7 +37,6 @@ executor whose workers can import this package will do):
 """
 import functools
 import sqlite3
-import sys
 import threading
 from collections import deque
 from concurrent.futures import Executor
@@ -49,7 +48,7 @@ import numpy as np
 from .cache import EmbeddingCache, content_hash, derived_key
 from ..pixels.decoding import load_array, read_bytes
 from ..errors import ImageError, ModelError, as_image_error
-from ..executors import bounded_map, cores, get_executor, shutdown_quietly
+from ..executors import bounded_map, cores, get_executor, shutdown_quietly, worker_name
 from ..models import DEFAULT_MODEL, get_model
 from ..paths import is_remote
 from ..progress import ProgressCallback, checked
@@ -153,16 +152,6 @@ def _open_cache(warnings: list) -> Optional[EmbeddingCache]:
         return None
 
 
-def _worker_name() -> str:
-    """The Dask worker's address when running on one, else "this worker"."""
-    if "distributed" in sys.modules:  # never import Dask just to ask
-        try:
-            return f"Dask worker {sys.modules['distributed'].get_worker().address}"
-        except (AttributeError, ValueError):
-            pass
-    return "the worker"
-
-
 def embed_on_worker(locations: Sequence[Optional[str]], model: str) -> dict:
     """Runs on a worker: read, decode and embed ``locations`` with ``model``
     (a key), without any cache; the model is loaded once per process.
@@ -184,7 +173,7 @@ def embed_on_worker(locations: Sequence[Optional[str]], model: str) -> dict:
             hashes.append(value[0])
             pixels.append(value[1])
         else:
-            where = where or _worker_name()
+            where = where or worker_name()
             errors.append((i, value.path, f"{value.reason} on {where}"))
     if pixels:
         features, logits = spec.run(np.stack(pixels))

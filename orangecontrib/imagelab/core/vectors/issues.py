@@ -66,8 +66,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ImageError
-from ..executors import bounded_map, cores, get_executor, shutdown_quietly
-from ..paths import is_url, url_to_path
+from ..executors import (
+    bounded_map, cores, get_executor, runs_elsewhere, shutdown_quietly, worker_name)
+from ..paths import is_remote, is_url, url_to_path
 from ..pixels import statistics as stats
 from ..progress import ProgressCallback, checked, sub_range
 
@@ -505,6 +506,29 @@ def confident_learning(probabilities: np.ndarray, labels: np.ndarray
 
 # ------------------------------------------------------------ the whole run
 
+def measure_on_worker(entries) -> "stats.StatisticsBatch":
+    """``statistics.measure_batch`` on a cluster's worker: no cache (the
+    caller's is on another machine); a reason names the worker."""
+    batch = stats.measure_batch(entries)
+    if batch.errors:
+        where = worker_name()
+        batch.errors = [(row, path, f"{why} on {where}") for row, path, why in batch.errors]
+    return batch
+
+
+def _cached_here(location, cache) -> Optional[tuple]:
+    """``(file hash, cached row)`` of a file this computer can read and has
+    measured before, else None (URLs are left to the workers)."""
+    if location is None or is_remote(location):
+        return None
+    try:
+        key = stats.content_hash(stats.read_bytes(location))
+        hit = cache.get(key)
+    except Exception:  # pylint: disable=broad-except
+        return None  # unreadable here or a locked cache: the workers try it
+    return (key, hit) if hit is not None else None
+
+
 def compute_statistics(locations: Sequence[Optional[str]], *, use_cache: bool = True,
                        executor: Optional[Executor] = None, workers: Optional[int] = None,
                        callback: ProgressCallback = None):
@@ -513,6 +537,9 @@ def compute_statistics(locations: Sequence[Optional[str]], *, use_cache: bool = 
     -> (values (n, C), tiny (n, 256), phash (n,), file_hash (n,) V16,
     pixel_hash (n,) V16, ok (n,), errors {row: ImageError}, cached count, cache or None).
     The caller closes the returned cache.
+
+    On an executor that runs elsewhere (a Dask cluster) the cache is looked up
+    here first and only the other images are sent (``measure_on_worker``).
     """
     callback = checked(callback)
     n = len(locations)
@@ -524,18 +551,47 @@ def compute_statistics(locations: Sequence[Optional[str]], *, use_cache: bool = 
     ok = np.zeros(n, bool)
     errors: Dict[int, ImageError] = {}
     cache = stats.open_cache() if use_cache else None
-    cached = 0
+    counts = {"done": 0, "cached": 0}
     workers = workers or max(1, min(cores(), 8))
     own = executor is None
     pool = get_executor("threads", max_workers=workers, name="imagelab-issues") \
         if own else executor
+    remote = runs_elsewhere(pool)
+    window = 2 * (pool.capacity() if remote else workers)
     entries = list(enumerate(locations))
     batches = [entries[i:i + BATCH_SIZE] for i in range(0, n, BATCH_SIZE)]
-    done = 0
+    lookup = get_executor("threads", max_workers=workers, name="imagelab-lookup") \
+        if remote and cache is not None else None
+
+    def to_send():
+        """The batches for ``pool``; cache hits filled in here when it is remote."""
+        if lookup is None:
+            yield from batches
+            return
+        for batch in batches:
+            misses = []
+            for (row, location), hit in zip(batch, lookup.map(
+                    lambda entry: _cached_here(entry[1], cache), batch)):
+                if hit is None:
+                    misses.append((row, location))
+                    continue
+                key, (vals, small, ph, pixels) = hit
+                values[row], tiny[row], phash[row] = vals, small, ph
+                file_hash[row] = np.void(key)
+                if pixels:
+                    pixel_hash[row] = np.void(pixels)
+                ok[row] = True
+                counts["done"] += 1
+                counts["cached"] += 1
+            if misses:
+                yield misses
+            callback(counts["done"] / max(n, 1))
+
+    work = measure_on_worker if remote else partial(stats.measure_batch, cache=cache)
     callback(0.0)
     try:
-        for batch in bounded_map(pool, partial(stats.measure_batch, cache=cache), batches,
-                                 window=2 * workers):
+        for batch in bounded_map(pool, work, to_send(), window=window,
+                                 poll=lambda: callback(counts["done"] / max(n, 1))):
             rows = batch.rows
             values[rows], tiny[rows], phash[rows] = batch.values, batch.tiny, batch.phash
             file_hash[rows], pixel_hash[rows], ok[rows] = \
@@ -543,7 +599,7 @@ def compute_statistics(locations: Sequence[Optional[str]], *, use_cache: bool = 
             for row, path, why in batch.errors:
                 errors[row] = ImageError(path, why)
             new = batch.ok & ~batch.cached
-            cached += int(batch.cached.sum())
+            counts["cached"] += int(batch.cached.sum())
             if cache is not None and new.any():
                 try:
                     cache.put_many((batch.file_hash[i].tobytes(), batch.values[i],
@@ -552,12 +608,14 @@ def compute_statistics(locations: Sequence[Optional[str]], *, use_cache: bool = 
                                    for i in np.flatnonzero(new))
                 except Exception:  # pylint: disable=broad-except
                     pass  # a full disk or locked cache costs speed next time, not this run
-            done += len(rows)
-            callback(done / max(n, 1))
+            counts["done"] += len(rows)
+            callback(counts["done"] / max(n, 1))
     finally:
         if own:
             shutdown_quietly(pool)
-    return values, tiny, phash, file_hash, pixel_hash, ok, errors, cached, cache
+        if lookup is not None:
+            shutdown_quietly(lookup)
+    return values, tiny, phash, file_hash, pixel_hash, ok, errors, counts["cached"], cache
 
 
 def _bytes_or_empty(key) -> bytes:
@@ -679,8 +737,9 @@ def find_issues_arrays(locations: Sequence[Optional[str]], *,
             try:
                 batches = [[(i, locations[i]) for i in candidates[s:s + BATCH_SIZE]]
                            for s in range(0, len(candidates), BATCH_SIZE)]
+                capacity = pool.capacity() if runs_elsewhere(pool) else workers or cores()
                 for batch in bounded_map(pool, stats.pixel_hash_batch, batches,
-                                         window=2 * (workers or cores())):
+                                         window=2 * capacity):
                     for row, digest in batch:
                         if digest:
                             pixel_hash[row] = np.void(digest)
