@@ -13,6 +13,8 @@ import time
 import numpy as np
 import pytest
 
+from Orange.widgets.tests import base
+
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.api.embedding import embed_images
 from orangecontrib.imagelab.api.labels import detect_labels, filter_by_label
@@ -20,6 +22,7 @@ from orangecontrib.imagelab.core.errors import Cancelled, ClusterError
 from orangecontrib.imagelab.core.executors import bounded_map, get_executor
 from orangecontrib.imagelab.core.vectors.cache import EmbeddingCache
 from orangecontrib.imagelab.core.vectors.embedding import embed_locations
+from orangecontrib.imagelab.widgets.owimageembedding import OWImageEmbedding
 from tests.images import make_image, make_text_file, skimage_sample
 
 
@@ -50,15 +53,26 @@ class Clusters:
         self.cluster = self.client = None
 
 
-@pytest.fixture(scope="module")
-def clusters():
+CLUSTERS = Clusters()
+_CONFIG = []
+
+
+def setup_module():
     import dask
     # Workers and clients give up on a scheduler that went away after 3 s
     # instead of 30 (the last test makes it go away); ample for local sockets.
-    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
-        holder = Clusters()
-        yield holder
-        holder.close()
+    _CONFIG.append(dask.config.set({"distributed.comm.timeouts.connect": "3s"}))
+
+
+def teardown_module():
+    CLUSTERS.close()
+    for config in _CONFIG:
+        config.__exit__(None, None, None)
+
+
+@pytest.fixture
+def clusters():
+    return CLUSTERS
 
 
 @pytest.fixture
@@ -197,6 +211,65 @@ def test_bounded_map_on_dask_keeps_order(clusters):
         assert executor.workers() == 2 and executor.capacity() == 2
         assert list(bounded_map(executor, abs, range(-20, 0), window=3)) == \
             list(range(20, 0, -1))
+
+
+class TestComputeOn(base.WidgetTest):
+    """Image Embedding's "Compute on" with the module's cluster."""
+
+    def setUp(self):
+        _, self.client = CLUSTERS.get()
+        self.address = self.client.scheduler.address
+        self.widget = self.create_widget(OWImageEmbedding, stored_settings={
+            "use_cluster": True, "scheduler_address": self.address})
+
+    def status(self):
+        return self.widget.compute_on.status.text()
+
+    def type_address(self, text):
+        edit = self.widget.controls.scheduler_address
+        edit.setText(text)
+        edit.textEdited.emit(text)
+        edit.returnPressed.emit()
+
+    def test_shows_the_workers_and_embeds_there(self):
+        self.process_events(until=lambda: "workers" in self.status(), timeout=30000)
+        self.assertEqual(self.status(), f"{self.address}: 2 workers, 2 threads")
+        import tempfile
+        folder = tempfile.mkdtemp()
+        data = image_table(__import__("pathlib").Path(folder), 3,
+                           extra=[os.path.join(folder, "missing.jpg")])
+        self.send_signal(self.widget.Inputs.images, data)
+        self.wait_until_finished(timeout=60000)
+        out = self.get_output(self.widget.Outputs.embeddings)
+        skipped = self.get_output(self.widget.Outputs.skipped)
+        self.assertEqual((len(out), len(skipped)), (3, 1))
+        self.assertIn("on Dask worker", str(self.widget.Warning.skipped))
+        self.widget.send_report()
+
+        # Cancel returns at once and the cluster drops the tasks
+        many = image_table(__import__("pathlib").Path(folder), 40)
+        self.send_signal(self.widget.Inputs.images, many)
+        self.process_events(until=lambda: _tasks(self.client) > 0, timeout=30000)
+        self.widget.cancel_button.click()
+        self.assertEqual(self.widget.info_label.text(),
+                         "Cancelled; finished embeddings are cached.")
+        self.process_events(until=lambda: _tasks(self.client) == 0, timeout=30000)
+
+    def test_this_computer_and_bad_addresses(self):
+        widget = self.widget
+        widget.compute_on.probe.timeout = 0.3
+        widget.controls.use_cluster.buttons[0].click()
+        self.assertEqual(self.status(), "")
+        self.assertFalse(widget.compute_on.address.isEnabled())
+        self.assertIsNone(widget.compute_on.scheduler())
+        widget.controls.use_cluster.buttons[1].click()
+        self.type_address("")
+        self.assertEqual(self.status(), "Enter the address of a Dask scheduler.")
+        self.send_signal(widget.Inputs.images, image_table(
+            __import__("pathlib").Path(__import__("tempfile").mkdtemp()), 1))
+        self.assertIn("Enter the address", str(widget.Error.failed))
+        self.type_address("tcp://127.0.0.1:1")
+        self.process_events(until=lambda: "Cannot connect" in self.status(), timeout=30000)
 
 
 def test_options_are_checked():

@@ -187,7 +187,9 @@ class DaskExecutor(Executor):
 
     @classmethod
     def open(cls, *, client=None, scheduler: Optional[str] = None,
-             timeout: float = CONNECT_TIMEOUT) -> "DaskExecutor":
+             timeout: float = CONNECT_TIMEOUT, min_workers: int = 1) -> "DaskExecutor":
+        """See ``get_executor``; ``min_workers=0`` does not wait for a worker
+        (to ask a scheduler what it has)."""
         if (client is None) == (scheduler is None):
             raise ValueError("give either client (a distributed.Client) or scheduler "
                              "('local' or an address), not both or neither")
@@ -217,7 +219,8 @@ class DaskExecutor(Executor):
                     "the address right?") from err
             owned.insert(0, client)
             try:
-                client.wait_for_workers(1, timeout=timeout)
+                if min_workers:
+                    client.wait_for_workers(min_workers, timeout=timeout)
             except (OSError, TimeoutError) as err:
                 raise ClusterError(
                     f"The Dask scheduler at {scheduler} has no workers; start some with "

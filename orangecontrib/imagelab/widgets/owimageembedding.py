@@ -17,6 +17,7 @@ from orangecontrib.imagelab.api import skipped_summary
 from orangecontrib.imagelab.api.embedding import (
     FEATURE_SETS, EmbedResult, clear_cache, embed_images, extract_features,
     feature_set_descriptions, model_specs)
+from orangecontrib.imagelab.widgets.utils.cluster import ComputeOnBox
 from orangecontrib.imagelab.widgets.utils.messages import error_text
 from orangecontrib.imagelab.widgets.utils.tasks import (
     TaskState, TaskWidgetMixin, progress_callback)
@@ -25,8 +26,9 @@ HAND_MADE = "hand-made"  # the `method` value for hand-made features
 
 
 def run(data: Table, column: Variable, method: str, feature_sets: List[str],
-        wavelet_levels: int, state: TaskState) -> EmbedResult:
-    """Embed off the GUI thread; partial results are (done, total, images/s)."""
+        wavelet_levels: int, scheduler: Optional[str], state: TaskState) -> EmbedResult:
+    """Embed off the GUI thread (on the Dask ``scheduler``, if given);
+    partial results are (done, total, images/s)."""
     total = len(data)
     start = time.perf_counter()
 
@@ -38,7 +40,8 @@ def run(data: Table, column: Variable, method: str, feature_sets: List[str],
     if method == HAND_MADE:
         return extract_features(data, feature_sets, image_column=column,
                                 wavelet_levels=wavelet_levels, callback=callback)
-    return embed_images(data, model=method, image_column=column, callback=callback)
+    return embed_images(data, model=method, image_column=column, callback=callback,
+                        scheduler=scheduler)
 
 
 class OWImageEmbedding(OWWidget, TaskWidgetMixin):
@@ -65,6 +68,9 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
     feature_sets: List[str] = Setting(["level_histogram", "histogram_of_gradients"],
                                       check=lambda sets: set(sets) <= set(FEATURE_SETS))
     wavelet_levels: int = Setting(5, range=(1, 8))
+    #: compute on a Dask cluster (the scheduler's address) or on this computer
+    use_cluster: bool = Setting(False)
+    scheduler_address: str = Setting("")
     auto_commit: bool = Setting(True)
 
     want_main_area = False
@@ -119,6 +125,8 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
             self.feature_checks[key] = check
         gui.spin(self.features_box, self, "wavelet_levels", 1, 8,
                  label="Wavelet levels:", callback=self._features_changed)
+
+        self.compute_on = ComputeOnBox(self, self.controlArea, self.commit.deferred)
 
         box = gui.widgetBox(self.controlArea, "Info")
         self.info_label = QLabel("No data.", wordWrap=True)
@@ -183,10 +191,17 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
             self.Warning.no_features()
             self._set_result(None)
             return
-        self.info_label.setText(f"Embedding {len(self.data):,} images …")
+        scheduler = self.compute_on.scheduler() if self.method != HAND_MADE else None
+        if self.use_cluster and self.method != HAND_MADE and scheduler is None:
+            self.Error.failed("Enter the address of a Dask scheduler, or compute on "
+                              "this computer.")
+            self._set_result(None)
+            return
+        where = f" on the Dask cluster at {scheduler}" if scheduler else ""
+        self.info_label.setText(f"Embedding {len(self.data):,} images{where} …")
         self.cancel_button.setEnabled(True)
         self.start(run, self.data, self.image_column, self.method,
-                   list(self.feature_sets), self.wavelet_levels)
+                   list(self.feature_sets), self.wavelet_levels, scheduler)
 
     def clear_messages_for_run(self):
         self.Warning.skipped.clear()
@@ -238,7 +253,8 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
         method = "Hand-made features: " + ", ".join(self.feature_sets) \
             if self.method == HAND_MADE else self.method
         items = [("Embedder", method),
-                 ("Image column", self.image_column.name if self.image_column else "none")]
+                 ("Image column", self.image_column.name if self.image_column else "none"),
+                 ("Computed on", self.compute_on.scheduler() or "this computer")]
         if self.result is not None:
             items += [("Images", f"{len(self.data):,}"),
                       ("Skipped", f"{self.result.n_skipped:,}")]
