@@ -5,14 +5,14 @@
 address field, and shows what the scheduler has ("4 workers, 32 threads").
 Asking the scheduler is network IO: it runs in a daemon thread with a
 deadline (``api.cluster.CONNECT_TIMEOUT``), its answer comes back through a
-queued signal, and an answer about an address no longer shown is ignored; a
-probe that hangs is abandoned, never joined.
+queue that a timer empties in the GUI thread, and an answer about an address
+no longer shown is ignored; a probe that hangs is abandoned, never joined.
 """
-import functools
+import queue
 import threading
 from typing import Callable, Optional
 
-from AnyQt.QtCore import QObject, Qt, pyqtSignal as Signal
+from AnyQt.QtCore import QObject, QTimer, pyqtSignal as Signal
 from AnyQt.QtWidgets import QLabel
 
 from Orange.widgets import gui
@@ -25,52 +25,48 @@ CHOICES = ("This computer", "Dask scheduler:")
 PLACEHOLDER = "tcp://10.0.0.5:8786"
 
 
-def _mark_dead(lock: threading.Lock, alive: list, *_) -> None:
-    with lock:
-        alive[0] = False
-
-
 class ClusterProbe(QObject):
     """``probe(address)`` asks the scheduler in a thread; ``answered(address,
-    text, ok)`` arrives in the GUI thread."""
+    text, ok)`` arrives in the GUI thread.
+
+    The thread touches no Qt object (it may outlive this one): it puts its
+    answer in a plain queue, which a timer of this object empties.
+    """
     answered = Signal(str, str, bool)
-    _done = Signal(int, str, str, bool)
 
     def __init__(self, parent: Optional[QObject] = None, *, timeout: float = CONNECT_TIMEOUT):
         super().__init__(parent)
         self.timeout = timeout
         self._token = 0
-        self._done.connect(self._on_done, Qt.QueuedConnection)
-        # A probe may answer after this object is gone: it emits only under the
-        # lock, and while ``alive``; ``destroyed`` (a plain callable, safe while
-        # the QObject is destroyed) clears it under the same lock.
-        self._lock = threading.Lock()
-        self._alive = [True]
-        self.destroyed.connect(functools.partial(_mark_dead, self._lock, self._alive))
+        self._answers: "queue.SimpleQueue" = queue.SimpleQueue()
+        self._timer = QTimer(self, interval=50)
+        self._timer.timeout.connect(self._collect)
 
     def probe(self, address: str) -> None:
         self._token += 1
-        token, done, timeout = self._token, self._done, self.timeout
-        lock, alive = self._lock, self._alive
+        token, answers, timeout = self._token, self._answers, self.timeout
 
         def ask():
             try:
                 text, ok = str(cluster_info(address, timeout=timeout)), True
             except Exception as err:  # pylint: disable=broad-except
                 text, ok = error_text(err), False  # shown to the user, never raised
-            with lock:
-                if alive[0]:
-                    done.emit(token, address, text, ok)
+            answers.put((token, address, text, ok))
 
         threading.Thread(target=ask, daemon=True, name="imagelab-cluster-probe").start()
+        self._timer.start()
 
     def cancel(self) -> None:
         """Ignore the answer of the probe under way."""
         self._token += 1
+        self._timer.stop()
 
-    def _on_done(self, token: int, address: str, text: str, ok: bool) -> None:
-        if token == self._token:
-            self.answered.emit(address, text, ok)
+    def _collect(self) -> None:
+        while not self._answers.empty():
+            token, address, text, ok = self._answers.get()
+            if token == self._token:
+                self._timer.stop()
+                self.answered.emit(address, text, ok)
 
 
 class ComputeOnBox:
