@@ -267,15 +267,15 @@ class DaskExecutor(Executor):
                 error = remote.exception()
             else:
                 value = remote.result()  # fetched from the worker now
-        except CancelledError as err:
+        except Exception as err:  # pylint: disable=broad-except
+            # cancelled by the scheduler as it lost us, or the result's
+            # connection closed: either way the cluster is gone
+            why = getattr(err, "reason", None) if isinstance(err, CancelledError) else None
             error = ClusterError(
                 f"The Dask scheduler at {self.address} went away or dropped the work "
-                f"({getattr(err, 'reason', err)}). Results that came back before are "
-                "kept (cached): run again when the cluster is back, or compute on "
-                "this computer.")
-        except Exception as err:  # pylint: disable=broad-except
-            error = ClusterError(f"Lost the result of a task on the Dask cluster at "
-                                 f"{self.address}: {type(err).__name__}: {err}")
+                f"({why or f'{type(err).__name__}: {err}'}). Results that came back "
+                "before are kept (cached): run again when the cluster is back, or "
+                "compute on this computer.")
         if not local.set_running_or_notify_cancel():
             return
         if error is not None:
