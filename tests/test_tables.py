@@ -75,3 +75,33 @@ def test_parent_mark_replaces_the_snapshot_mark():
     assert tables.parent_info(editable[1:]) == {"name": "birds", "version": "3f2a"}
     assert tables.parent_info(tables.mark_snapshot(editable, {"version": "9"})) is None
     assert tables.parent_info(tables.mark_parent(editable, None)) is None
+
+
+def test_rows_with_matrix_equals_append_columns_on_the_rows():
+    import scipy.sparse as sp
+    from Orange.data import DiscreteVariable
+    image = tables.image_variable("image", "/photos")
+    cls = DiscreteVariable("category", values=("a", "b"))
+    data = tables.table_from_columns(
+        [(image, ["1.jpg", "2.jpg", "3.jpg", "4.jpg"]), (ContinuousVariable("x"), [1, 2, 3, 4]),
+         (cls, [0, 1, 0, 1]), (StringVariable("note"), ["p", "q", "r", "s"])], class_var=cls)
+    data.name = "photos"
+    vectors = np.arange(12, dtype=np.float32).reshape(4, 3)
+    variables = [ContinuousVariable(n) for n in ("x", "f2", "f3")]   # "x" clashes
+    rows = np.array([0, 2, 3])
+    got = tables.rows_with_matrix(data, rows, vectors, variables, chunk=2)
+    want = tables.append_columns(data[rows], attributes=list(zip(variables, vectors[rows].T)))
+    assert [v.name for v in got.domain.attributes] == \
+        [v.name for v in want.domain.attributes]
+    assert got.domain.attributes[1].name == "x (1)"
+    assert got.domain.class_var is cls and got.name == "photos"
+    np.testing.assert_array_equal(got.X, want.X)
+    np.testing.assert_array_equal(got.Y, want.Y)
+    assert list(got.metas[:, 0]) == ["1.jpg", "3.jpg", "4.jpg"]
+    np.testing.assert_array_equal(got.ids, data.ids[rows])
+    data = data.copy()
+    with data.unlocked(data.X):
+        data.X = sp.csr_matrix(data.X)
+    sparse = tables.rows_with_matrix(data, rows, vectors, variables)
+    np.testing.assert_array_equal(np.asarray(sparse.X.todense() if sp.issparse(sparse.X)
+                                             else sparse.X), want.X)

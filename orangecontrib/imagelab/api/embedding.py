@@ -87,9 +87,13 @@ def _locations(data: Table, image_column: Union[Variable, str, None]):
 
 def _split(data: Table, vectors: np.ndarray, ok: np.ndarray, names: Sequence[str],
            errors, error_rows, tag: str, cached: int = 0, warnings=()) -> EmbedResult:
-    columns = tables.continuous_columns(names, vectors[ok], attributes={"embedding": tag})
-    good = data[np.flatnonzero(ok)] if ok.any() else None
-    embedded = tables.append_columns(good, attributes=columns) if good is not None else None
+    rows = np.flatnonzero(ok)
+    embedded = None
+    if len(rows):
+        variables = [var for var, _ in tables.continuous_columns(
+            names, vectors[:0], attributes={"embedding": tag})]
+        # the new X is the only large allocation (see tables.rows_with_matrix)
+        embedded = tables.rows_with_matrix(data, rows, vectors, variables)
     skipped = None
     if error_rows:
         skipped = tables.append_columns(
