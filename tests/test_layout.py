@@ -134,3 +134,23 @@ def test_pca_map_shapes():
     assert pca_map(x, n_components=5).shape == (10, 5)
     assert pca_map(np.zeros((4, 3))).shape == (4, 2)
     assert pca_map(np.zeros((0, 3))).shape == (0, 2)
+
+
+def test_representative_sample():
+    from orangecontrib.imagelab.core.vectors.layout import representative_sample
+    np.testing.assert_array_equal(representative_sample(5, 10), np.arange(5))
+    plain = representative_sample(1000, 100)
+    assert len(plain) == 100 and len(set(plain)) == 100 and (np.diff(plain) > 0).all()
+    np.testing.assert_array_equal(plain, representative_sample(1000, 100))   # reproducible
+    assert not np.array_equal(plain, representative_sample(1000, 100, random_state=1))
+    # classes in proportion; a class too small for its share still shows; NaN is a class
+    strata = np.r_[np.zeros(900), np.ones(95), np.full(3, 2.0), np.full(2, np.nan)]
+    rows = representative_sample(len(strata), 100, strata=strata)
+    assert len(rows) == 100
+    picked = strata[rows]
+    assert (picked == 0).sum() in (89, 90) and (picked == 1).sum() in (9, 10)
+    assert (picked == 2).sum() == 1 and np.isnan(picked).sum() == 1
+    with pytest.raises(ValueError, match="size"):
+        representative_sample(10, 0)
+    with pytest.raises(ValueError, match="strata"):
+        representative_sample(10, 5, strata=[1, 2])

@@ -221,6 +221,38 @@ class TestOWImageGrid(widget_tests.WidgetTest):
         if hasattr(self, "_tmpdir"):
             self._tmpdir.cleanup()
 
+    def test_a_large_input_is_shown_as_a_representative_sample(self):
+        small = image_table(self.tmp_path, n=12)
+        rows = np.arange(300) % 12          # 300 rows over the 12 images
+        data = Table.from_numpy(small.domain, small.X[rows], small.Y[rows], small.metas[rows])
+        w = self.widget
+        w.sample_size = 100
+        self.send(data)
+        self.assertEqual((w.view.count(), len(w.layout.cells)), (100, 100))
+        self.assertIn("sample of 100 of the 300 images", str(w.Information.sampled))
+        shown = w.sample.rows
+        classes = data.Y[shown]
+        self.assertEqual(sorted(np.bincount(classes.astype(int))), [33, 33, 34])
+        # a selection of shown cells maps to those input rows
+        w.view.select([0, 5, 99])
+        selected = self.get_output(w.Outputs.selected_data)
+        np.testing.assert_array_equal(selected.ids, data.ids[shown[[0, 5, 99]]])
+        images = self.get_output(w.Outputs.annotated_data)
+        self.assertEqual(len(images), 300)
+        chosen = images.get_column("Selected") == 1
+        np.testing.assert_array_equal(np.flatnonzero(chosen), shown[[0, 5, 99]])
+        w.send_report()
+        # the same input again: the same sample, the selection restored
+        self.send(data)
+        np.testing.assert_array_equal(w.sample.rows, shown)
+        self.assertEqual(len(self.get_output(w.Outputs.selected_data)), 3)
+        # a larger size shows every row
+        w.controls.sample_size.setValue(1000)
+        self.wait_until_finished(timeout=30000)
+        self.assertEqual(w.view.count(), 300)
+        self.assertFalse(w.Information.sampled.is_shown())
+        self.assertEqual(len(self.get_output(w.Outputs.annotated_data)), 300)
+
 
 class TestHelpers(widget_tests.WidgetTest):
     def setUp(self):
@@ -257,6 +289,8 @@ class TestHelpers(widget_tests.WidgetTest):
             self.assertEqual(locations[0], str(Path(tmp) / "img_000.jpg"))
             self.assertIsNone(locations[2])
             self.assertEqual(list(locations.missing()), [2])
+            assert locations.was_resolved(locations[0])
+            assert not locations.was_resolved(str(Path(tmp) / "img_001.jpg"))
             assert locations[-1] in locations and "elsewhere.jpg" not in locations
 
     def test_non_numeric_features_are_ignored_with_a_note(self):

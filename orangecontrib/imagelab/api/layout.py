@@ -13,9 +13,10 @@ from typing import Tuple
 import numpy as np
 
 from orangecontrib.imagelab.core.vectors.layout import (
-    GridLayout, grid_layout, grid_shape, pca_map, snap_to_grid)
+    GridLayout, grid_layout, grid_shape, pca_map, representative_sample, snap_to_grid)
 
-__all__ = ["GridLayout", "grid_layout", "grid_shape", "pca_map", "quick_grid", "regrid"]
+__all__ = ["GridLayout", "grid_layout", "grid_shape", "pca_map", "quick_grid", "regrid",
+           "representative_sample"]
 
 
 def quick_grid(vectors, shape: Tuple[int, int]) -> GridLayout:

@@ -24,7 +24,7 @@ from orangecontrib.imagelab.widgets.utils.contexts import LabelColumnsContextHan
 from orangecontrib.imagelab.widgets.utils.gridextras import (
     ColorLegend, grid_picture, png_data_uri)
 from orangecontrib.imagelab.widgets.utils.imagetable import (
-    LazyLocations, group_tables, selection_key)
+    LazyLocations, RowSample, group_tables, selection_key)
 from orangecontrib.imagelab.widgets.utils.boxoverlay import BOXES_MESSAGE, BoxesMixin
 from orangecontrib.imagelab.widgets.utils.imageviews import ThumbnailGrid, fit_shape
 from orangecontrib.imagelab.widgets.utils.messages import error_text
@@ -91,6 +91,8 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
     fit_to_window: bool = Setting(True)
     columns: int = Setting(12, range=(1, 10_000))
     rows: int = Setting(9, range=(1, 10_000))
+    #: More rows than this: a representative sample of this many is laid out.
+    sample_size: int = Setting(10_000, range=(100, 1_000_000))
     # Selection as [[row, group], ...] for the data whose fingerprint is
     # ``selection_key``; restored when that same data arrives again.
     selection: List[List[int]] = Setting([], schema_only=True)
@@ -112,6 +114,7 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
 
     class Information(OWWidget.Information):
         ignored = Msg("{} non-numeric feature(s) are not used for the layout.")
+        sampled = Msg("{}")
         more_rows = Msg("{} columns × {} rows hold {:,} images: {} rows are shown.")
         cancelled = Msg("Arrangement stopped: the quick arrangement (principal "
                         "components) is shown.")
@@ -126,7 +129,8 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
     def __init__(self):
         OWWidget.__init__(self)
         TaskWidgetMixin.__init__(self)
-        self.data: Optional[Table] = None
+        self.data: Optional[Table] = None   # the rows shown: all, or a sample
+        self.sample = RowSample()
         self.subset_ids: Optional[np.ndarray] = None
         self.layout: Optional[GridLayout] = None
         self.quick_layout: Optional[GridLayout] = None
@@ -164,6 +168,12 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         self.size_slider = gui.hSlider(box, self, "cell_size", label="Size:", minValue=32,
                                        maxValue=320, step=8, createLabel=False,
                                        callback=self._on_cell_size)
+        gui.spin(box, self, "sample_size", 100, 1_000_000, step=1000, label="Show at most:",
+                 callback=lambda: self.set_data(self.sample.data) or self.commit.now(),
+                 controlWidth=80, keyboardTracking=False,
+                 tooltip="Larger inputs are shown as a representative sample of this "
+                         "many images (each class in proportion); the layout time grows "
+                         "with it (10,000: about 20 s).")
         gui.button(box, self, "Save Image…", callback=self.save_image, autoDefault=False,
                    tooltip="Save the whole grid (not only the visible part), with the "
                            "colour legend, as a PNG or JPEG image.")
@@ -191,6 +201,7 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         self.cancel()
         self.clear_messages()
         self.data = self.layout = self.quick_layout = self.save_path = None
+        self.sample.take(None, 1)
         self.locations, self.failed = [], {}
         self.view.loader.clear()
         domain = data.domain if data is not None else None
@@ -206,7 +217,9 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
             elif not features:
                 self.Error.no_features()
             else:
-                self.data = data
+                self.data = self.sample.take(data, self.sample_size)
+                if self.sample.rows is not None:
+                    self.Information.sampled(self.sample.message())
                 self.image_model[:] = images
                 self.image_var = images[0]
                 self.label_var = None
@@ -393,7 +406,10 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
             self.Outputs.selected_data.send(None)
             self.Outputs.annotated_data.send(None)
             return
-        selected, annotated = group_tables(self.data, self.view.groups(), lazy=True)
+        # selections and outputs are of the input's rows, sampled or not
+        selected, annotated = group_tables(self.sample.data,
+                                           self.sample.full_groups(self.view.groups()),
+                                           lazy=True)
         self.Outputs.selected_data.send(selected)
         self.Outputs.annotated_data.send(annotated)
 
@@ -433,7 +449,9 @@ class OWImageGrid(ThumbnailViewMixin, BoxesMixin, OWWidget, TaskWidgetMixin):
         groups = self.view.groups()
         sizes = np.bincount(groups)[1:] if groups.any() else []
         self.report_items((
-            ("Images", f"{len(self.data):,}"),
+            ("Images", f"{len(self.sample.data):,}" + (
+                f", a sample of {len(self.data):,} shown" if self.sample.rows is not None
+                else "")),
             ("Image column", self.image_var),
             ("Label", self.label_var),
             ("Frame colour", self.color_var),

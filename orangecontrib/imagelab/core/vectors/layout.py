@@ -33,11 +33,12 @@ from typing import Optional, Tuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .. import options
 from ..errors import Cancelled  # noqa: F401  (documented: callbacks may raise it)
 from ..progress import ProgressCallback, checked, sub_range
 
 __all__ = ["GridLayout", "grid_layout", "grid_shape", "snap_to_grid",
-           "pca_map", "EXACT_LIMIT", "LEAF_CELLS"]
+           "pca_map", "representative_sample", "EXACT_LIMIT", "LEAF_CELLS"]
 
 #: Grids with at most this many cells are snapped by exact assignment.
 EXACT_LIMIT = 1600
@@ -321,3 +322,47 @@ def grid_layout(vectors, *, shape: Optional[Tuple[int, int]] = None,
     cells = snap_to_grid(embedding, shape)
     report(1.0)
     return GridLayout(shape, cells, embedding)
+
+
+def representative_sample(n: int, size: int, *, strata=None,
+                          random_state: int = 0) -> np.ndarray:
+    """Sorted indices of ``size`` of ``n`` rows to show when all cannot be.
+
+    All rows (``arange(n)``) when ``n <= size``. Else a random sample,
+    reproducible for a ``random_state`` (so a selection stored by sample
+    position finds the same rows again); with ``strata`` ((n,) labels, e.g.
+    class codes; NaN is a stratum of its own) each stratum gets its share
+    of ``size`` in proportion to its rows (largest remainders), and at least
+    one row while there are fewer strata than ``size``: a class too small
+    for its share of 10,000 still shows.
+    """
+    n = options.count("n", n, minimum=0)
+    size = options.count("size", size)
+    if n <= size:
+        return np.arange(n)
+    rng = np.random.default_rng(random_state)
+    if strata is None:
+        return np.sort(rng.choice(n, size, replace=False))
+    strata = np.asarray(strata)
+    if strata.shape != (n,):
+        raise ValueError(f"strata must have one label per row ({n}), got shape {strata.shape}")
+    if strata.dtype.kind == "f":
+        strata = np.where(np.isnan(strata), np.inf, strata)  # NaN: one stratum
+    _, codes = np.unique(strata, return_inverse=True)
+    counts = np.bincount(codes)
+    quota = counts * (size / n)
+    take = np.floor(quota).astype(np.int64)
+    if len(counts) <= size:
+        take = np.maximum(take, 1)
+    left = size - take.sum()
+    if left > 0:  # the largest remainders get one more, where rows remain
+        order = np.argsort(-(quota - take), kind="stable")
+        room = order[take[order] < counts[order]]
+        take[room[:left]] += 1
+    elif left < 0:  # the minimum of one overshot: trim the largest shares
+        for k in np.argsort(-take, kind="stable")[:-left]:
+            take[k] -= 1
+    chosen = [rng.choice(np.flatnonzero(codes == k), take[k], replace=False)
+              for k in range(len(counts)) if take[k]]
+    return np.sort(np.concatenate(chosen))
+
