@@ -454,8 +454,8 @@ def main():
                         help="skip orange3-imageanalytics (its venv takes minutes to make)")
     parser.add_argument("--peer-limit", type=float, default=300,
                         help="seconds the peer's Image Viewer may take (default 300)")
-    parser.add_argument("--grid-limit", type=float, default=600,
-                        help="seconds the all-rows layout may take (default 600)")
+    parser.add_argument("--grid-limit", type=float, default=300,
+                        help="seconds the all-rows layout may take (default 300)")
     args = parser.parse_args()
     only = set(args.only.split(","))
     args.work.mkdir(parents=True, exist_ok=True)
