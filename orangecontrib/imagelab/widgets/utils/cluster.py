@@ -104,11 +104,15 @@ class ComputeOnBox:
         address = self.scheduler()
         if address is None:
             self.probe.cancel()
-            self.status.setText("" if not self.widget.use_cluster else
-                                "Enter the address of a Dask scheduler.")
+            self._show("" if not self.widget.use_cluster else
+                       "Enter the address of a Dask scheduler.")
             return
-        self.status.setText(f"Connecting to {address} …")
+        self._show(f"Connecting to {address} …")
         self.probe.probe(address)
+
+    def _show(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
 
     def _on_choice(self) -> None:
         self.refresh()
@@ -120,4 +124,4 @@ class ComputeOnBox:
 
     def _on_answer(self, address: str, text: str, ok: bool) -> None:
         if address == self.scheduler():
-            self.status.setText(f"{address}: {text}" if ok else text)
+            self._show(f"{address}: {text}" if ok else text)
