@@ -58,6 +58,7 @@ _API = {
     "classify_images": "api.classifier",
     "Cancelled": "core.errors",
     "ImageError": "core.errors",
+    "ClusterError": "core.errors",
 }
 
 __all__ = sorted(_API)
