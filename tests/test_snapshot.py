@@ -1,4 +1,5 @@
 """Snapshots: freeze, verify, clone, refreeze, export and import back (no Qt)."""
+import hashlib
 import json
 import os
 import signal
@@ -288,3 +289,78 @@ def test_a_killed_snapshot_is_never_listed_as_a_version(tmp_path):
     snap = snapshots.snapshot(import_images(photos).data, sets, name="pets", link=False)
     assert [p.name for p in (sets / "pets").iterdir()] == [snap.version]
     assert snapshots.verify(snap.path).ok
+
+
+def test_table_files_are_what_csv_and_json_write():
+    """The table files are written from texts computed once per cell (for
+    speed); they must stay byte for byte what csv and json write, so that the
+    same content keeps its version."""
+    import csv
+    import io
+    import math
+    import random
+
+    rng = random.Random(3)
+    texts = [None, "", "a", 'q"uo,te', "line\nbreak", "ünï ☃", "\t", "\\"]
+    numbers = [None, math.nan, 0.0, 1.0, -3.0, 0.1, 1e20, 1e15, 2.5e-9, math.inf, 7]
+    for _ in range(50):
+        n = rng.randint(1, 20)
+        columns = [core.Column("image", "image", "meta",
+                               [f"images/{rng.randrange(9):064d}.jpg" for _ in range(n)])]
+        for k in range(rng.randint(0, 4)):
+            kind = rng.choice(["numeric", "text", "categorical"])
+            pool = numbers if kind == "numeric" else texts
+            columns.append(core.Column(f"{rng.choice(['c', 'ü', 'q'])}{k}", kind, "meta",
+                                       [rng.choice(pool) for _ in range(n)]))
+        rows = sorted(rng.sample(range(n), rng.randint(1, n)))
+        table = core._TableText(columns)
+        order = table.order(rows)
+        cells = [[core._cell(c, c.values[i]) for c in columns] for i in range(n)]
+        assert order == sorted(rows, key=lambda i: (cells[i], i))
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(
+            [[c.name for c in columns]] + [cells[i] for i in order])
+        assert table.csv(order) == out.getvalue().encode("utf-8")
+        rows_json = [{c.name if j else "file_name": c.values[i] if not j else
+                      core._json_value(c, c.values[i]) for j, c in enumerate(columns)}
+                     for i in order]
+        assert table.metadata_jsonl(order, 0) == "".join(
+            json.dumps(r, ensure_ascii=False) + "\n" for r in rows_json).encode("utf-8")
+        annotated = {"images_file": "images",
+                     "new_fields": [{"name": c.name, "optype": c.kind} for c in columns[1:]],
+                     "annotations": [dict({"file": r.pop("file_name").split("/", 1)[1]}, **r)
+                                     for r in rows_json]}
+        assert table.annotated_set(order, 0) == \
+            json.dumps(annotated, indent=1, ensure_ascii=False).encode("utf-8")
+
+
+def test_a_file_changed_between_hashing_and_placing_is_caught(photos, tmp_path):
+    source = photos / "cats" / "cats_0.jpg"
+    sha, size, identity = core._hash_one(str(source))
+    for link in (True, False):
+        folder = tmp_path / f"images-{link}"
+        folder.mkdir()
+        core._place_image(str(folder), f"{sha}.jpg", sha, str(source), identity, None, link)
+        assert (folder / f"{sha}.jpg").read_bytes() == source.read_bytes()
+        assert (folder / f"{sha}.jpg").samefile(source) == link
+    original = source.read_bytes()
+    source.write_bytes(original + b"more")  # after hashing, before placing
+    for link in (True, False):
+        folder = tmp_path / f"changed-{link}"
+        folder.mkdir()
+        with pytest.raises(core.SnapshotError, match="changed while"):
+            core._place_image(str(folder), f"{sha}.jpg", sha, str(source), identity, None,
+                              link)
+
+
+def test_hashing_names_what_cannot_be_read_and_never_waits_on_a_pipe(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x" * 5000)
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    paths = [str(tmp_path / name) for name in ("a.jpg", "pipe.jpg", "folder.jpg", "gone.jpg")]
+    results = core.digest_files(paths * 20)  # several batches, in threads
+    assert [r[1] for r in results[:4]] == [5000, "not a regular file",
+                                           "is a folder, not a file", "file not found"]
+    assert results[4:8] == results[:4]
+    assert results[0][0] == hashlib.sha256(b"x" * 5000).hexdigest()
+    assert core.hash_files(paths[:1]) == [results[0][:2]]

@@ -87,7 +87,10 @@ class PlaceJob:
     existing folder. ``name``: the wanted name, one component (make it with
     ``names.safe_name``). ``reserved``: a case-folded name never to take (a
     manifest's). ``sha256``: the source's digest if the caller knows it (saves
-    a read in link mode).
+    a read in link mode). ``bytes``: with ``sha256``, the size the caller
+    found when it hashed the source, a regular file: link mode then makes no
+    ``stat`` either, and the caller checks the link it gets (snapshots compare
+    its inode, size and time with the file they hashed).
     """
     source: str
     directory: str
@@ -96,6 +99,7 @@ class PlaceJob:
     reserved: Optional[str] = None
     numbered: bool = True
     sha256: Optional[str] = None
+    bytes: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,8 @@ def stage(job: PlaceJob) -> Staged:
         if job.how == "move":
             digest = job.sha256 or sha256_file(job.source)
             return Staged(job.source, digest, os.path.getsize(job.source))
+        if job.how == "link" and job.sha256 and job.bytes is not None:
+            return Staged(None, job.sha256, job.bytes)  # the caller's word (see PlaceJob)
         try:
             st = os.stat(job.source)
         except OSError as err:

@@ -54,17 +54,20 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from ..errors import ImageLabError, SkippedEntry, reason
 from ..executors import bounded_map, cores, get_executor, shutdown_quietly
 from ..paths import is_url, url_to_path
 from ..progress import ProgressCallback, checked, sub_range
-from .placing import PlaceError, PlaceJob, place, sha256_file
+from .placing import CHUNK, PlaceError, PlaceJob, place
 from .saving import safe_name
 
 MANIFEST = "datapackage.json"
@@ -77,6 +80,7 @@ VERSION_DIGITS = 16
 KINDS = ("image", "categorical", "numeric", "text")
 ROLES = ("attribute", "class", "meta")
 PROFILE = "data-package"
+_EXTENSION = re.compile(r"\.[a-z0-9]{1,8}")  # kept on a stored image's content name
 _PARTIAL = ".partial-"
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 _MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".jpe": "image/jpeg",
@@ -226,22 +230,6 @@ def _field(column: Column) -> dict:
     return spec
 
 
-def _csv_text(columns: Sequence[Column], order: Sequence[int]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([c.name for c in columns])
-    for i in order:
-        writer.writerow([_cell(c, c.values[i]) for c in columns])
-    return out.getvalue().encode("utf-8")
-
-
-def _row_order(columns: Sequence[Column], rows: Sequence[int]) -> List[int]:
-    """Rows sorted by their text (deterministic, independent of input order)."""
-    keyed = [(tuple(_cell(c, c.values[i]) for c in columns), i) for i in rows]
-    keyed.sort()
-    return [i for _, i in keyed]
-
-
 def _version(pairs: Iterable[Tuple[str, str]]) -> str:
     digest = hashlib.sha256()
     for path, sha in sorted(pairs):
@@ -258,37 +246,119 @@ def _local_path(location) -> Optional[str]:
     return location
 
 
-def _hash_or_error(path: str):
+# A FIFO given as an image must not hang the run: opened without blocking,
+# then refused by its fstat.
+_O_HASH = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | \
+    getattr(os, "O_NONBLOCK", 0)
+_BATCH = 32  # files per task: a task per file costs more than hashing a small photo
+
+
+def _hash_one(path: str) -> tuple:
+    """``(sha256, bytes, identity)`` of one file, or ``(None, reason, None)``.
+
+    One open, one fstat and, for a file under 1 MiB, one read: it asks for a
+    byte more than the size, so a short read proves the end. ``identity``
+    (device, inode, bytes, mtime in ns, from the fstat of the open file) lets
+    a caller tell later that a hard link is this very file, unchanged.
+    """
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return None, "is a folder, not a file" if stat.S_ISDIR(st.st_mode) \
-                else "not a regular file"
-        return sha256_file(path), st.st_size
+        fd = os.open(path, _O_HASH)
     except OSError as err:
-        return None, reason(err)
+        return None, reason(err), None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, ("is a folder, not a file" if stat.S_ISDIR(st.st_mode)
+                          else "not a regular file"), None
+        digest = hashlib.sha256()
+        size, remaining = 0, st.st_size
+        while True:
+            wanted = min(max(remaining, 0) + 1, CHUNK)
+            chunk = os.read(fd, wanted)
+            if not chunk:
+                break
+            digest.update(chunk)  # releases the GIL for all but tiny chunks
+            size += len(chunk)
+            remaining -= len(chunk)
+            if remaining == 0 and len(chunk) < wanted:
+                break
+        return digest.hexdigest(), size, (st.st_dev, st.st_ino, size, st.st_mtime_ns)
+    except OSError as err:
+        return None, reason(err), None
+    finally:
+        os.close(fd)
+
+
+def _hash_batch(paths: Sequence[str]) -> List[tuple]:
+    return [_hash_one(path) for path in paths]
+
+
+def _batches(items: Sequence, workers: int) -> List[Sequence]:
+    """``items`` in slices of at most ``_BATCH``, at least four per worker."""
+    size = max(1, min(_BATCH, -(-len(items) // (4 * workers))))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+#: mean file size from which threads pay: below it, each file is a handful of
+#: short system calls, and threads (which hand Python's lock over at every
+#: call) were slower than one (3 KB files: 2x slower; 256 KB files: 1.8x faster)
+THREADED_BYTES = 32 * 1024
+
+
+def _workers(threads: Optional[int], sizes: Sequence[int]) -> int:
+    """Threads for files of these sizes: ``threads`` if given, else one for
+    small files and one per core (at most 4) for large ones (by the median:
+    a snapshot's own large CSV among its small photos does not count)."""
+    if threads:
+        return threads
+    if not sizes or sorted(sizes)[len(sizes) // 2] < THREADED_BYTES:
+        return 1
+    return min(4, cores())
+
+
+def _executor(workers: int, name: str):
+    return get_executor("inline") if workers == 1 else \
+        get_executor("threads", max_workers=workers, name=name)
+
+
+def digest_files(paths: Sequence[str], *, callback: ProgressCallback = None,
+                 threads: Optional[int] = None,
+                 sizes: Optional[Sequence[int]] = None) -> List[tuple]:
+    """``(sha256, bytes, identity)`` or ``(None, reason, None)`` for each path
+    (see ``_hash_one``), a batch of files per task.
+
+    The first batch is hashed here; if the files are large (``THREADED_BYTES``)
+    the rest go to threads, where reading and SHA-256 release Python's lock
+    (on two cores, 256 KB files: twice the speed of one thread, ten times
+    ``sha256sum``'s); small files stay in this thread. ``threads`` forces a
+    number of threads; ``sizes``, the files' expected sizes, decide at once.
+    """
+    callback = checked(callback)
+    paths = list(paths)
+    results: List[tuple] = _hash_batch(paths[:_BATCH])
+    callback(len(results) / max(len(paths), 1))
+    rest = paths[len(results):]
+    if not rest:
+        return results
+    workers = _workers(threads, [r[1] for r in results if r[0] is not None]
+                       if sizes is None else sizes)
+    executor = _executor(workers, "imagelab-hash")
+    try:
+        # polled while waiting too, so that a Cancel stops a slow disk at once
+        for batch in bounded_map(executor, _hash_batch, _batches(rest, workers),
+                                 window=2 * workers,
+                                 poll=lambda: callback(len(results) / len(paths))):
+            results.extend(batch)
+            callback(len(results) / len(paths))
+    finally:
+        shutdown_quietly(executor)
+    return results
 
 
 def hash_files(paths: Sequence[str], *, callback: ProgressCallback = None,
                threads: Optional[int] = None) -> List[tuple]:
-    """``(sha256, bytes)`` or ``(None, reason)`` for each path, hashed in threads.
-
-    SHA-256 releases Python's lock, so threads read and hash files side by side.
-    """
-    callback = checked(callback)
-    n = max(len(paths), 1)
-    results = []
-    executor = get_executor("threads", max_workers=threads or min(4, cores() + 1),
-                            name="imagelab-hash")
-    try:
-        for i, result in enumerate(bounded_map(executor, _hash_or_error, paths,
-                                               window=64), start=1):
-            results.append(result)
-            if i % 64 == 0 or i == len(paths):
-                callback(i / n)
-    finally:
-        shutdown_quietly(executor)
-    return results
+    """``(sha256, bytes)`` or ``(None, reason)`` for each path, hashed in threads."""
+    return [result[:2] for result in digest_files(paths, callback=callback, threads=threads)]
 
 
 def _process_alive(pid: int) -> bool:
@@ -415,24 +485,26 @@ def write_snapshot(columns: Sequence[Column], folder, *, name: str,
     skipped: List[SkippedEntry] = []
     paths = [_local_path(s) for s in sources]
     wanted = sorted({p for p in paths if p is not None})
-    hashed = dict(zip(wanted, hash_files(wanted, callback=sub_range(callback, 0.0, 0.6))))
+    hashed = dict(zip(wanted, digest_files(wanted, callback=sub_range(callback, 0.0, 0.5))))
     stored: List[Optional[str]] = [None] * n_rows
-    store: Dict[str, Tuple[str, int, str]] = {}  # relative path -> (sha, bytes, source)
+    # relative path -> (sha, bytes, source, identity of the hashed file)
+    store: Dict[str, Tuple[str, int, str, tuple]] = {}
     for i, (location, path) in enumerate(zip(sources, paths)):
         if path is None:
             skipped.append(SkippedEntry(str(location or ""),
                                         "no image location" if not location else
                                         "not a local file; save or download it first"))
             continue
-        sha, size = hashed[path]
+        sha, size, identity = hashed[path]
         if sha is None:
             skipped.append(SkippedEntry(path, size))
             continue
         ext = os.path.splitext(path)[1].lower()
-        ext = ext if re.fullmatch(r"\.[a-z0-9]{1,8}", ext) else ""
+        ext = ext if _EXTENSION.fullmatch(ext) else ""
         rel = f"{IMAGES}/{sha}{ext}"
         stored[i] = rel
-        store.setdefault(rel, (sha, size, path))
+        if rel not in store:
+            store[rel] = (sha, size, path, identity)
     rows = [i for i in range(n_rows) if stored[i] is not None]
     if not rows:
         raise SnapshotError("no image could be read, nothing to snapshot"
@@ -444,8 +516,9 @@ def write_snapshot(columns: Sequence[Column], folder, *, name: str,
                      c.categories, {k: v for k, v in c.attributes.items()
                                     if k not in ("origin", "snapshot", "snapshot parent")})
               for i, c in enumerate(columns)]
-    order = _row_order(frozen, rows)
-    files: Dict[str, bytes] = {LABELS: _csv_text(frozen, order)}
+    table = _TableText(frozen)
+    order = table.order(rows)
+    files: Dict[str, bytes] = {LABELS: table.csv(order)}
     box_rows = []
     if boxes is not None:
         by_source = {}
@@ -466,15 +539,16 @@ def write_snapshot(columns: Sequence[Column], folder, *, name: str,
                                               if k not in ("origin", "snapshot",
                                                            "snapshot parent")})
                         for c in boxes]
-        files[BOXES] = _csv_text(frozen_boxes, _row_order(frozen_boxes, box_rows))
-    files[METADATA] = _metadata_jsonl(frozen, order, image_index)
-    files[ANNOTATED_SET] = _annotated_set(frozen, order, image_index)
+        box_table = _TableText(frozen_boxes)
+        files[BOXES] = box_table.csv(box_table.order(box_rows))
+    files[METADATA] = table.metadata_jsonl(order, image_index)
+    files[ANNOTATED_SET] = table.annotated_set(order, image_index)
     digests = {path: (hashlib.sha256(data).hexdigest(), len(data))
                for path, data in files.items()}
-    pairs = [(rel, sha) for rel, (sha, _, _) in store.items()] + \
+    pairs = [(rel, entry[0]) for rel, entry in store.items()] + \
         [(path, sha) for path, (sha, _) in digests.items()]
     version = _version(pairs)
-    counts = _counts(columns, class_name, rows)
+    counts = _counts(table, class_name, rows)
     target = os.path.join(base, version)
     result = Snapshot(target, name.strip(), version,
                       parent=(parent or {}).get("version"), description=description,
@@ -502,7 +576,7 @@ def write_snapshot(columns: Sequence[Column], folder, *, name: str,
         os.mkdir(partial)
         os.mkdir(os.path.join(partial, IMAGES))
         existing = {} if link else _existing_images(base)
-        _place_images(store, partial, existing, link, sub_range(callback, 0.6, 0.95))
+        _place_images(store, partial, existing, link, sub_range(callback, 0.5, 0.95))
         resources = _image_resources(store) + _table_resources(
             frozen, frozen_boxes if boxes is not None else None, digests)
         for path, data in files.items():
@@ -510,8 +584,7 @@ def write_snapshot(columns: Sequence[Column], folder, *, name: str,
             os.chmod(os.path.join(partial, path), _READ_ONLY)
         result.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         manifest = _manifest(result, resources, parent, image_column.name)
-        _write_file(os.path.join(partial, MANIFEST),
-                    json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+        _write_file(os.path.join(partial, MANIFEST), _manifest_bytes(manifest))
         os.chmod(os.path.join(partial, MANIFEST), _READ_ONLY)
         callback(0.99)
         try:
@@ -531,82 +604,219 @@ def write_snapshot(columns: Sequence[Column], folder, *, name: str,
     return result
 
 
-def _place_images(store, partial, existing, link, callback):
-    """Hard-link or copy each image into ``partial/images`` under its content name."""
+def _place_images(store, partial, existing, link, callback, threads=None):
+    """Hard-link or copy each image into ``partial/images`` under its content name.
+
+    A batch of files per task: links in this thread (a few short system
+    calls each), copies of large files in threads. Link mode passes each
+    file's known SHA-256 to ``place``,
+    so nothing is read twice; a link is then checked to be the very file
+    that was hashed, unchanged (device, inode, size, mtime). A copy (copy
+    mode, or where links cannot be made) is hashed as it is written and must
+    match. On an error or a Cancel the workers stop before their next file
+    and are waited for, so that nothing writes into the partial folder once
+    the caller removes it.
+    """
     directory = os.path.join(partial, IMAGES)
-    n = max(len(store), 1)
-    for k, (rel, (sha, size, source)) in enumerate(store.items(), start=1):
-        name = rel.split("/", 1)[1]
-        from_version = existing.get(sha)
-        if from_version is not None and _hash_or_error(from_version)[0] == sha:
-            source, how = from_version, "link unhashed"
-        else:
-            how = "link unhashed" if link else "copy"
-        try:  # numbered=False: a content name taken by other content is an error
-            placed = place(PlaceJob(source, directory, name, how, numbered=False))
-        except PlaceError as err:
-            raise SnapshotError(f"cannot store {source}: {err.reason}") from err
-        destination, copied_sha = placed.destination, placed.sha256
-        dest_stat, src_stat = os.stat(destination), os.stat(source)
-        linked = (dest_stat.st_ino, dest_stat.st_dev) == (src_stat.st_ino, src_stat.st_dev)
-        if not linked:
-            if copied_sha and copied_sha != sha:
-                raise SnapshotError(f"{source} changed while it was being "
-                                    "snapshotted; snapshot again")
-            os.chmod(destination, _READ_ONLY)  # our own copy: closed
-        if k % 64 == 0 or k == len(store):
-            callback(k / n)
+    items = list(store.items())
+    if not items:
+        return
+    stop = threading.Event()
+
+    def place_batch(batch):
+        for rel, (sha, size, source, identity) in batch:
+            if stop.is_set():
+                return 0
+            _place_image(directory, rel.split("/", 1)[1], sha, source, identity,
+                         existing.get(sha), link)
+        return len(batch)
+
+    # A link is a few system calls whatever the size: one thread is fastest.
+    workers = _workers(threads, [] if link else [entry[1] for _, entry in items])
+    executor = _executor(workers, "imagelab-place")
+    done = 0
+    try:
+        for placed in bounded_map(executor, place_batch, _batches(items, workers),
+                                  window=2 * workers,
+                                  poll=lambda: callback(done / len(items))):
+            done += placed
+            callback(done / len(items))
+    except BaseException:
+        stop.set()
+        executor.shutdown(wait=True, cancel_futures=True)  # a file at most per worker
+        raise
+    finally:
+        shutdown_quietly(executor)
 
 
-def _counts(columns, class_name, rows) -> Dict[str, int]:
+def _place_image(directory, name, sha, source, identity, from_version, link):
+    how = "link" if link else "copy"
+    if from_version is not None:
+        # Copy mode: an image stored in another version is linked from there
+        # (our own read-only file, checked first): no second copy.
+        checked_sha, _, version_identity = _hash_one(from_version)
+        if checked_sha == sha:
+            source, how, identity = from_version, "link", version_identity
+    try:  # numbered=False: a content name taken by other content is an error
+        # link mode: the hash and size of the file hashed; the link is checked below
+        placed = place(PlaceJob(source, directory, name, how, numbered=False,
+                                sha256=sha if how == "link" else None,
+                                bytes=identity[2] if how == "link" else None))
+    except PlaceError as err:
+        raise SnapshotError(f"cannot store {source}: {err.reason}") from err
+    st = os.lstat(placed.destination)
+    if how == "link" and (st.st_dev, st.st_ino) == identity[:2]:
+        if (st.st_size, st.st_mtime_ns) != identity[2:]:
+            raise SnapshotError(f"{source} changed while it was being snapshotted; "
+                                "snapshot again")
+        return  # a hard link shares the original's inode: never chmod it
+    if placed.sha256 != sha:  # a copy, hashed while written
+        raise SnapshotError(f"{source} changed while it was being snapshotted; "
+                            "snapshot again")
+    os.chmod(placed.destination, _READ_ONLY)  # our own copy: closed
+
+
+def _counts(table: "_TableText", class_name, rows) -> Dict[str, int]:
     if class_name is None:
         return {}
-    column = next(c for c in columns if c.name == class_name)
+    texts = table.texts[table.names.index(class_name)]
     counts: Dict[str, int] = {}
     for i in rows:
-        key = _cell(column, column.values[i]) or "(none)"
+        key = texts[i] or "(none)"
         counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items()))
 
 
-def _metadata_jsonl(columns, order, image_index) -> bytes:
-    """Rows as Hugging Face ImageFolder's ``metadata.jsonl`` (``file_name`` first)."""
-    lines = []
-    for i in order:
-        row = {"file_name": columns[image_index].values[i]}
-        for j, c in enumerate(columns):
+_encode_text = json.encoder.encode_basestring  # json.dumps' own, ensure_ascii=False
+
+
+def _json_float(value: float) -> str:
+    """A float as json.dumps writes it."""
+    if value != value:
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+class _TableText:
+    """A table's cells as text, computed once per cell, for the CSV, the row
+    order, ``metadata.jsonl`` and the annotated set (a snapshot of 10,000
+    images writes each cell four times; per-cell Python calls add up).
+
+    The files are byte for byte what ``csv.writer`` and ``json.dumps`` (with
+    ``ensure_ascii=False``; ``indent=1`` for the annotated set) write, so a
+    version stays the same for the same content.
+    """
+
+    def __init__(self, columns: Sequence[Column]):
+        self.columns = list(columns)
+        self.names = [c.name for c in self.columns]
+        self._numbers = {j: self._numeric(c.values) for j, c in enumerate(self.columns)
+                         if c.kind == "numeric"}
+        self.texts = [self._numbers[j][0] if j in self._numbers else self._texts(c)
+                      for j, c in enumerate(self.columns)]
+        self._rows = list(zip(*self.texts))
+        self._json: Optional[List[List[str]]] = None
+
+    @staticmethod
+    def _texts(column: Column) -> List[str]:
+        return ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                for v in column.values]
+
+    @staticmethod
+    def _numeric(values) -> Tuple[List[str], List[str]]:
+        """(CSV texts, JSON texts) of numbers, as ``_number`` and json.dumps of
+        ``_json_value`` write them; whole numbers (most: sizes, counts) at once."""
+        array = np.array([np.nan if v is None else v for v in values], dtype=float)
+        whole = np.isfinite(array) & (np.abs(array) < 1e15)
+        whole[whole] = array[whole] == np.round(array[whole])
+        texts = [""] * len(array)
+        json_texts = ["null"] * len(array)
+        rows = np.flatnonzero(whole)
+        for i, text in zip(rows.tolist(), map(str, array[rows].astype(np.int64).tolist())):
+            texts[i] = json_texts[i] = text
+        for i in np.flatnonzero(~whole & ~np.isnan(array)).tolist():
+            texts[i] = _number(array[i])
+            json_texts[i] = _json_float(float(array[i]))
+        return texts, json_texts
+
+    def order(self, rows: Sequence[int]) -> List[int]:
+        """Rows sorted by their text (deterministic, independent of input order)."""
+        keys = self._rows
+        return sorted(rows, key=lambda i: (keys[i], i))
+
+    def csv(self, order: Sequence[int]) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(self.names)
+        rows = self._rows
+        writer.writerows([rows[i] for i in order])
+        return out.getvalue().encode("utf-8")
+
+    def _json_cells(self) -> List[List[str]]:
+        """Each cell as json.dumps writes ``_json_value`` of it."""
+        if self._json is None:
+            self._json = [self._numbers[j][1] if j in self._numbers else
+                          [_encode_text(t) if t != "" else "null" for t in texts]
+                          for j, texts in enumerate(self.texts)]
+        return self._json
+
+    def _pairs(self, order, image_index, indent: str) -> List[Tuple[str, ...]]:
+        """Per row in ``order``: the '<key>: <value>' texts of the columns but
+        the image, built column by column (one comprehension per column)."""
+        cells = self._json_cells()
+        columns = []
+        for j, name in enumerate(self.names):
             if j != image_index:
-                row[c.name] = _json_value(c, c.values[i])
-        lines.append(json.dumps(row, ensure_ascii=False))
-    return ("\n".join(lines) + "\n").encode("utf-8")
+                prefix = f"{indent}{_encode_text(name)}: "
+                column = cells[j]
+                columns.append([prefix + column[i] for i in order])
+        return list(zip(*columns)) if columns else [()] * len(order)
+
+    def metadata_jsonl(self, order: Sequence[int], image_index: int) -> bytes:
+        """Rows as Hugging Face ImageFolder's ``metadata.jsonl`` (``file_name`` first)."""
+        images = self.texts[image_index]
+        lines = ['{"file_name": ' + ", ".join((_encode_text(images[i]),) + pairs) + "}"
+                 for i, pairs in zip(order, self._pairs(order, image_index, ""))]
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+    def annotated_set(self, order: Sequence[int], image_index: int) -> bytes:
+        """Rows as a BigML annotated set, images in the folder ``images``
+        (as ``json.dumps(..., indent=1)`` writes it)."""
+        optypes = {"categorical": "categorical", "numeric": "numeric", "text": "text"}
+        others = [j for j in range(len(self.columns)) if j != image_index]
+        fields = [f'  {{\n   "name": {_encode_text(self.names[j])},\n'
+                  f'   "optype": "{optypes[self.columns[j].kind]}"\n  }}' for j in others]
+        images = self.texts[image_index]
+        annotations = [
+            '  {\n   "file": ' + ",\n".join(
+                (_encode_text(images[i].split("/", 1)[1]),) + pairs) + "\n  }"
+            for i, pairs in zip(order, self._pairs(order, image_index, "   "))]
+
+        def listed(items):
+            return "[\n" + ",\n".join(items) + "\n ]" if items else "[]"
+        text = (f'{{\n "images_file": "{IMAGES}",\n "new_fields": {listed(fields)},\n'
+                f' "annotations": {listed(annotations)}\n}}')
+        return text.encode("utf-8")
 
 
-def _annotated_set(columns, order, image_index) -> bytes:
-    """Rows as a BigML annotated set, images in the folder ``images``."""
-    optypes = {"categorical": "categorical", "numeric": "numeric", "text": "text"}
-    fields = [{"name": c.name, "optype": optypes[c.kind]}
-              for j, c in enumerate(columns) if j != image_index]
-    annotations = []
-    for i in order:
-        row = {"file": columns[image_index].values[i].split("/", 1)[1]}
-        for j, c in enumerate(columns):
-            if j != image_index:
-                row[c.name] = _json_value(c, c.values[i])
-        annotations.append(row)
-    data = {"images_file": IMAGES, "new_fields": fields, "annotations": annotations}
-    return json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8")
+class _JsonText(str):
+    """A resource already written as JSON (see ``_image_resources``)."""
 
 
-def _image_resources(store) -> List[dict]:
+def _image_resources(store) -> List[_JsonText]:
+    """The images' resources, written as ``json.dumps`` writes them: their text
+    (hex digits, "images/", an extension of ``_EXTENSION``, a media type of
+    ``_MEDIA_TYPES``) needs no escaping, and 10,000 encoder calls cost more
+    than hashing a thousand photos."""
     resources = []
     for rel in sorted(store):
-        sha, size, _ = store[rel]
-        resource = {"name": f"image-{sha}", "path": rel, "bytes": size,
-                    "hash": f"sha256:{sha}"}
+        sha, size = store[rel][:2]
         media = _MEDIA_TYPES.get(os.path.splitext(rel)[1])
-        if media:
-            resource["mediatype"] = media
-        resources.append(resource)
+        resources.append(_JsonText(
+            f'{{"name": "image-{sha}", "path": "{rel}", "bytes": {int(size)}, '
+            f'"hash": "sha256:{sha}"' + (f', "mediatype": "{media}"}}' if media else "}")))
     return resources
 
 
@@ -654,6 +864,20 @@ def _manifest(snap: Snapshot, resources, parent, image_column) -> dict:
     }
 
 
+def _manifest_bytes(manifest: dict) -> bytes:
+    """The manifest as indented JSON with one resource per line: readable, and
+    written by json's C encoder (indenting 10,000 resources in Python took
+    longer than hashing the images)."""
+    head = dict(manifest, resources=[])
+    text = json.dumps(head, indent=1, ensure_ascii=False)
+    resources = ",\n  ".join(r if isinstance(r, _JsonText) else json.dumps(r, ensure_ascii=False)
+                             for r in manifest["resources"])
+    before, marker, after = text.rpartition('"resources": []')  # the last key
+    if resources:
+        marker = f'"resources": [\n  {resources}\n ]'
+    return (before + marker + after).encode("utf-8")
+
+
 # ------------------------------------------------------------------ reading
 
 def find_package(path) -> str:
@@ -699,6 +923,8 @@ def _safe_relative(root: str, rel) -> Optional[str]:
     if not isinstance(rel, str) or not rel or rel.startswith(("/", "\\")) or \
             ".." in rel.replace("\\", "/").split("/") or ":" in rel:
         return None
+    if os.sep == "/":
+        return f"{root}/{rel}"  # what os.path.join makes of it, at a fraction of the cost
     return os.path.join(root, *rel.split("/"))
 
 
@@ -761,15 +987,16 @@ def verify(path, *, callback: ProgressCallback = None,
         report.problems.append(str(err))
         return report
     report.version = str(manifest.get("version", ""))
-    expected: Dict[str, Tuple[str, Optional[int]]] = {}
+    expected: Dict[str, Tuple[str, Optional[int], str]] = {}  # rel -> (sha, bytes, path)
     pairs = []
     for resource in manifest["resources"]:
         rel = resource.get("path") if isinstance(resource, dict) else None
         sha = str(resource.get("hash", "")) if isinstance(resource, dict) else ""
-        if _safe_relative(root, rel) is None or not sha.startswith("sha256:"):
+        file = _safe_relative(root, rel)
+        if file is None or not sha.startswith("sha256:"):
             report.problems.append(f"a resource has no safe path or sha256 hash: {resource!r:.80}")
             continue
-        expected[rel] = (sha[len("sha256:"):], resource.get("bytes"))
+        expected[rel] = (sha[len("sha256:"):], resource.get("bytes"), file)
         pairs.append((rel, sha[len("sha256:"):]))
     if report.version and _version(pairs) != report.version:
         report.problems.append(f"the manifest was changed: version {report.version} "
@@ -787,13 +1014,14 @@ def verify(path, *, callback: ProgressCallback = None,
     listed = sorted(expected)
     report.missing = [rel for rel in listed if rel not in present]
     to_check = [rel for rel in listed if rel in present]
-    results = hash_files([_safe_relative(root, rel) for rel in to_check],
-                         callback=callback, threads=threads)
-    for rel, (sha, size) in zip(to_check, results):
-        want_sha, want_size = expected[rel]
+    results = digest_files([expected[rel][2] for rel in to_check], callback=callback,
+                           threads=threads,
+                           sizes=[size for _, size, _ in expected.values()
+                                  if isinstance(size, int)])
+    for rel, (sha, size, _) in zip(to_check, results):
+        want_sha, want_size, file = expected[rel]
         if sha is None:
-            report.changed.append(rel) if os.path.exists(_safe_relative(root, rel)) \
-                else report.missing.append(rel)
+            report.changed.append(rel) if os.path.exists(file) else report.missing.append(rel)
         elif sha != want_sha or (want_size is not None and size != want_size):
             report.changed.append(rel)
     report.checked = len(listed)
