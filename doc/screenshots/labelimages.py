@@ -12,7 +12,7 @@ def main():
     application()
     data = import_images(SAMPLE / "fashion" / "labelled").data
     widget = OWLabelImages()
-    widget.resize(1150, 680)
+    widget.resize(1150, 760)
     widget.show()
     widget.set_images(data)
     wait_for_task(widget)

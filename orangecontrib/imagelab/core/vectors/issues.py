@@ -58,6 +58,7 @@ suggested label is the likeliest such ``k``. Rows without a label get the
 likeliest class as a suggestion (and no flag).
 """
 import os
+import warnings
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
@@ -385,7 +386,9 @@ def modification_times(locations: Sequence[Optional[str]], rows: Sequence[int]) 
 
 def outlier_scores(distances: np.ndarray, quantile: float) -> Tuple[np.ndarray, np.ndarray]:
     """From kNN distances (n, k) -> (scores exp(-d / mean d), flags d > quantile)."""
-    d = np.nanmean(distances, axis=1) if distances.size else np.full(len(distances), np.nan)
+    with warnings.catch_warnings():  # a row without neighbours is NaN, as meant
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = np.nanmean(distances, axis=1) if distances.size else np.full(len(distances), np.nan)
     good = np.isfinite(d)
     scores = np.full(len(d), np.nan)
     flags = np.zeros(len(d), dtype=bool)
