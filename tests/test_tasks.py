@@ -85,3 +85,36 @@ class TestTaskWidgetMixin(base.WidgetTest):
         exc = state.future.exception(timeout=5)
         self.assertIsInstance(exc, Cancelled)
         self.assertEqual(self.widget.results, [])
+
+
+def keeps_reporting(state):
+    """A job that reports progress without looking at Cancel for a while."""
+    end = time.perf_counter() + 1.0
+    value = 0.0
+    while time.perf_counter() < end:
+        value = (value + 0.7) % 100
+        state.set_progress_value(value + 0.1)
+        state.set_partial_result(value)
+        time.sleep(0.001)
+    return "done"
+
+
+class TestAbandonedJobOutlivesItsWidget(base.WidgetTest):
+    def setUp(self):
+        self.widget = self.create_widget(OWTaskProbe)
+
+    def test_progress_after_the_widget_is_deleted_does_not_crash(self):
+        from AnyQt.QtCore import QCoreApplication
+        from AnyQt.QtTest import QTest
+        from orangecontrib.imagelab.widgets.utils import tasks
+        widget = self.create_widget(OWTaskProbe)
+        widget.start(keeps_reporting)
+        state = widget.task
+        time.sleep(0.05)
+        widget.onDeleteWidget()
+        widget.deleteLater()
+        QCoreApplication.sendPostedEvents(None, 0)  # the widget is gone now
+        QTest.qWait(50)
+        self.assertIn(state, tasks._ABANDONED)  # kept alive, not deleted with it
+        self.assertEqual(state.future.result(timeout=10), "done")
+        QTest.qWait(50)  # its queued signals are delivered to no one

@@ -16,7 +16,7 @@ also checks the widget's settings first: see ``widgets.utils.settings``):
 """
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from Orange.widgets.utils.concurrent import ConcurrentWidgetMixin, TaskState
 
@@ -26,6 +26,20 @@ from orangecontrib.imagelab.widgets.utils.settings import SettingsCheckMixin
 __all__ = ["TaskWidgetMixin", "progress_callback", "Cancelled", "TaskState"]
 
 _EXECUTOR = "_ConcurrentMixin__executor"  # the mixin's private single-thread pool
+
+#: Task states of abandoned jobs that still run. Orange parents a job's state
+#: to its widget; a job that outlives its widget would then emit progress
+#: from its thread into a deleted object and crash the process. Abandoned
+#: states are detached and kept here until their job ends (pruned from the
+#: GUI thread, which owns them).
+_ABANDONED: List[TaskState] = []
+
+
+def _abandon(state: TaskState) -> None:
+    _ABANDONED[:] = [s for s in _ABANDONED if not s.future.done()]
+    if state.future is not None and not state.future.done():
+        state.setParent(None)
+        _ABANDONED.append(state)
 
 
 class TaskWidgetMixin(SettingsCheckMixin, ConcurrentWidgetMixin):
@@ -54,6 +68,12 @@ class TaskWidgetMixin(SettingsCheckMixin, ConcurrentWidgetMixin):
     def _connect_signals(self, state: TaskState):
         self.__last_state = state
         super()._connect_signals(state)
+
+    def cancel(self):
+        state = self.task
+        super().cancel()
+        if state is not None:
+            _abandon(state)
 
     def shutdown(self):
         """Stop the job and return at once (called from ``onDeleteWidget``)."""
