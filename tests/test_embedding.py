@@ -6,7 +6,7 @@ from PIL import Image
 from orangecontrib.imagelab.core.vectors.cache import EmbeddingCache, clear_cache
 from orangecontrib.imagelab.core.vectors.embedding import embed_locations
 from orangecontrib.imagelab.core.errors import Cancelled
-from orangecontrib.imagelab.core.models import get_model
+from orangecontrib.imagelab.core.models import DEFAULT_MODEL, get_model
 from tests.images import (
     make_image, make_text_file, make_truncated_jpeg, make_zero_byte, skimage_sample)
 
@@ -68,7 +68,7 @@ def test_cancel_keeps_finished_batches_and_resumes(tmp_path, fresh_cache):
 
     with pytest.raises(Cancelled):
         embed_locations(paths, batch_size=2, callback=cancel_midway)
-    model_id = get_model("efficientnet-lite0").model_id()
+    model_id = get_model(DEFAULT_MODEL).model_id()
     cache = EmbeddingCache()
     kept = cache.count(model_id)
     cache.close()
@@ -136,3 +136,17 @@ def test_unusable_cache_does_not_stop_embedding(tmp_path, monkeypatch):
     paths = some_images(tmp_path, 2)
     result = embed_locations(paths)
     assert result.ok.all() and result.cached == 0
+
+
+def test_vectors_written_into_a_given_array(tmp_path, fresh_cache):
+    paths = some_images(tmp_path, 3) + [str(tmp_path / "missing.jpg")]
+    alone = embed_locations(paths)
+    X = np.zeros((4, 1 + 1280))                  # float64, a column before
+    result = embed_locations(paths, out=X[:, 1:])
+    assert np.shares_memory(result.vectors, X)
+    np.testing.assert_array_equal(X[:3, 1:], alone.vectors[:3])
+    assert np.isnan(X[3, 1:]).all() and not X[:, 0].any()
+    with pytest.raises(ValueError, match="out must be"):
+        embed_locations(paths, out=np.zeros((4, 10)))
+    with pytest.raises(ValueError, match="out must be"):
+        embed_locations(paths, out=np.zeros((4, 1280), dtype=int))

@@ -105,3 +105,22 @@ def test_rows_with_matrix_equals_append_columns_on_the_rows():
     sparse = tables.rows_with_matrix(data, rows, vectors, variables)
     np.testing.assert_array_equal(np.asarray(sparse.X.todense() if sp.issparse(sparse.X)
                                              else sparse.X), want.X)
+
+
+def test_rows_of_attribute_matrix_moves_rows_up_in_place():
+    image = tables.image_variable("image", "/photos")
+    data = tables.table_from_columns(
+        [(image, [f"{i}.jpg" for i in range(7)]),
+         (ContinuousVariable("x"), np.arange(7.0))])
+    X = tables.attribute_matrix(data, 2)
+    assert X.shape == (7, 3) and list(X[:, 0]) == list(range(7))
+    X[:, 1:] = np.arange(14).reshape(7, 2)      # what an embedding writes there
+    rows = np.array([1, 2, 4, 6])
+    variables = [ContinuousVariable("f1"), ContinuousVariable("f2")]
+    want = tables.rows_with_matrix(data, rows, X[:, 1:].copy(), variables)
+    got = tables.rows_of_attribute_matrix(data, X, rows, variables, chunk=3)
+    np.testing.assert_array_equal(got.X, want.X)
+    assert list(got.metas[:, 0]) == ["1.jpg", "2.jpg", "4.jpg", "6.jpg"]
+    assert np.shares_memory(got.X, X)            # no copy of the big part
+    with pytest.raises(ValueError, match="ascending"):
+        tables.rows_of_attribute_matrix(data, X, np.array([2, 1]), variables)

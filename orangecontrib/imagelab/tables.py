@@ -134,34 +134,77 @@ def rows_with_matrix(table: Table, rows: np.ndarray, matrix: np.ndarray,
                      variables: Sequence[Variable], *, chunk: int = 4096) -> Table:
     """``table[rows]`` with ``matrix[rows]`` appended as attributes ``variables``.
 
-    ``matrix`` is (len(table), k), e.g. an embedding's float32 vectors; the
-    new X (float64, as Orange keeps it) is allocated once and filled
-    ``chunk`` rows at a time, so no other copy of the big parts is made
-    (``append_columns`` on ``table[rows]`` would hold the vectors' rows, the
-    transformed table and the filled one at once: 100,000 × 1,280 embeddings
-    cost 2.6 GB that way and about 1 GB this way). Name clashes get unique
-    names.
+    ``matrix`` is (len(table), k), e.g. hand-made features; the new X
+    (float64, as Orange keeps it) is allocated once and filled ``chunk`` rows
+    at a time, so no other copy of the big parts is made (``append_columns``
+    on ``table[rows]`` would hold the vectors' rows, the transformed table
+    and the filled one at once: 100,000 × 1,280 embeddings cost 2.6 GB that
+    way and about 1 GB this way). Name clashes get unique names.
     """
     import scipy.sparse as sp
-    from Orange.data.util import get_unique_names
 
     rows = np.asarray(rows, dtype=np.intp)
-    domain = table.domain
-    taken = [var.name for var in domain.variables + domain.metas]
-    names = get_unique_names(taken, [var.name for var in variables])
-    variables = [var.copy(name=name) if name != var.name else var
-                 for var, name in zip(variables, names)]
     if sp.issparse(table.X):  # rare for image tables: the simple way
         return append_columns(table[rows], attributes=list(
-            zip(variables, np.asarray(matrix[rows], dtype=float).T)))
-    new_domain = Domain(domain.attributes + tuple(variables), domain.class_vars,
-                        domain.metas)
+            zip(_unique_attributes(table.domain, variables),
+                np.asarray(matrix[rows], dtype=float).T)))
     n_old = table.X.shape[1]
     X = np.empty((len(rows), n_old + matrix.shape[1]), dtype=np.float64)
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]
         X[start:start + len(part), :n_old] = table.X[part]
         X[start:start + len(part), n_old:] = matrix[part]
+    return _rows_with_x(table, rows, X, variables)
+
+
+def attribute_matrix(table: Table, k: int, *, chunk: int = 4096) -> Optional[np.ndarray]:
+    """The X of ``table`` with ``k`` more attributes: (len(table), n + k)
+    float64, the table's own n columns copied and the new ones to be filled,
+    e.g. an embedding written straight into ``X[:, n:]`` (see
+    ``rows_of_attribute_matrix``); None if the table's X is sparse."""
+    import scipy.sparse as sp
+    if sp.issparse(table.X):
+        return None
+    n_old = table.X.shape[1]
+    X = np.empty((len(table), n_old + k), dtype=np.float64)
+    for start in range(0, len(table), chunk):
+        X[start:start + chunk, :n_old] = table.X[start:start + chunk]
+    return X
+
+
+def rows_of_attribute_matrix(table: Table, X: np.ndarray, rows: np.ndarray,
+                             variables: Sequence[Variable], *, chunk: int = 4096) -> Table:
+    """``table[rows]`` with the last ``len(variables)`` columns of ``X`` (from
+    ``attribute_matrix``) as attributes ``variables``. ``rows`` (ascending)
+    are moved up within ``X`` in place, so the table holds no copy of it;
+    ``X`` is the table's from then on."""
+    rows = np.asarray(rows, dtype=np.intp)
+    if len(rows) and np.any(np.diff(rows) <= 0):
+        raise ValueError("rows must be ascending and distinct")
+    if not np.array_equal(rows, np.arange(len(rows))):
+        # rows[i] >= i: a chunk's sources lie at or after its destination and
+        # before no later destination, so moving chunk by chunk is safe
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            X[start:start + len(part)] = X[part]
+    return _rows_with_x(table, rows, X[:len(rows)], variables)
+
+
+def _unique_attributes(domain: Domain, variables: Sequence[Variable]) -> List[Variable]:
+    """``variables``, renamed where a name is taken in ``domain``."""
+    from Orange.data.util import get_unique_names
+    taken = [var.name for var in domain.variables + domain.metas]
+    names = get_unique_names(taken, [var.name for var in variables])
+    return [var.copy(name=name) if name != var.name else var
+            for var, name in zip(variables, names)]
+
+
+def _rows_with_x(table: Table, rows: np.ndarray, X: np.ndarray,
+                 variables: Sequence[Variable]) -> Table:
+    """``table[rows]`` whose X is ``X``: its old attributes then ``variables``."""
+    domain = table.domain
+    new_domain = Domain(domain.attributes + tuple(_unique_attributes(domain, variables)),
+                        domain.class_vars, domain.metas)
     result = Table.from_numpy(
         new_domain, X, table.Y[rows], table.metas[rows],
         W=table.W[rows] if table.has_weights() else None,

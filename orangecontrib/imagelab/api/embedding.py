@@ -25,7 +25,7 @@ from orangecontrib.imagelab.core.pixels import features as core_features
 from orangecontrib.imagelab.core.vectors.embedding import embed_locations
 from orangecontrib.imagelab.core.errors import ImageError
 from orangecontrib.imagelab.core.executors import cluster_executor
-from orangecontrib.imagelab.core.models import DEFAULT_MODEL, ModelSpec
+from orangecontrib.imagelab.core.models import DEFAULT_MODEL, ModelSpec, get_model
 from orangecontrib.imagelab.core.models import available_models as _models
 from orangecontrib.imagelab.core.progress import ProgressCallback
 from orangecontrib.imagelab.core.vectors import cache as core_cache
@@ -86,14 +86,18 @@ def _locations(data: Table, image_column: Union[Variable, str, None]):
 
 
 def _split(data: Table, vectors: np.ndarray, ok: np.ndarray, names: Sequence[str],
-           errors, error_rows, tag: str, cached: int = 0, warnings=()) -> EmbedResult:
+           errors, error_rows, tag: str, cached: int = 0, warnings=(),
+           X: Optional[np.ndarray] = None) -> EmbedResult:
+    """The result; ``X``: the ``tables.attribute_matrix`` whose last columns
+    ``vectors`` are (then the table is built in it, without a copy)."""
     rows = np.flatnonzero(ok)
     embedded = None
     if len(rows):
         variables = [var for var, _ in tables.continuous_columns(
             names, vectors[:0], attributes={"embedding": tag})]
         # the new X is the only large allocation (see tables.rows_with_matrix)
-        embedded = tables.rows_with_matrix(data, rows, vectors, variables)
+        embedded = tables.rows_with_matrix(data, rows, vectors, variables) if X is None \
+            else tables.rows_of_attribute_matrix(data, X, rows, variables)
     skipped = None
     if error_rows:
         skipped = tables.append_columns(
@@ -123,12 +127,18 @@ def embed_images(data: Table, *, model: str = DEFAULT_MODEL,
     ``pip install orange3-imagelab[cluster]``.
     """
     locations = _locations(data, image_column)
+    dimension = get_model(model).dimension
+    # The vectors are written straight into the output table's X (float64,
+    # as Orange keeps it): 100,000 × 1,280 embeddings are held once (1 GB),
+    # not also as float32 vectors beside it.
+    X = tables.attribute_matrix(data, dimension)
+    out = None if X is None else X[:, X.shape[1] - dimension:]
     with cluster_executor(client, scheduler) as executor:
         arrays = embed_locations(locations, model=model, use_cache=use_cache,
-                                 callback=callback, executor=executor)
-    names = feature_column_names(model, arrays.vectors.shape[1])
+                                 callback=callback, executor=executor, out=out)
+    names = feature_column_names(model, dimension)
     return _split(data, arrays.vectors, arrays.ok, names, arrays.errors,
-                  arrays.error_rows, model, arrays.cached, arrays.warnings)
+                  arrays.error_rows, model, arrays.cached, arrays.warnings, X)
 
 
 def extract_features(data: Table, features: Sequence[str] = ("level_histogram",), *,

@@ -54,7 +54,11 @@ from ..paths import is_remote
 from ..progress import ProgressCallback, checked
 
 OUTPUTS = ("features", "logits")
-BATCH_SIZE = 16
+#: Images per model run. With one run per core, 8 measured faster than 16 or
+#: 32 (the activations of a smaller batch stay in the processor's cache):
+#: onnxruntime alone on 2 cores, 305 against 298 and 256 images/s for the
+#: int8 model; the whole pipeline, 244-248 against 227.
+BATCH_SIZE = 8
 
 
 @dataclass
@@ -275,7 +279,8 @@ def embed_locations(locations: Sequence[Optional[str]], *,
                     model: str = DEFAULT_MODEL, output: str = "features",
                     use_cache: bool = True, callback: ProgressCallback = None,
                     batch_size: int = BATCH_SIZE, threads: Optional[int] = None,
-                    executor: Optional[Executor] = None) -> EmbeddingArrays:
+                    executor: Optional[Executor] = None,
+                    out: Optional[np.ndarray] = None) -> EmbeddingArrays:
     """Embed images given as paths or ``file://``/``http(s)://`` URLs.
 
     Parameters
@@ -295,11 +300,16 @@ def embed_locations(locations: Sequence[Optional[str]], *,
         Run the batches there, e.g. a Dask cluster
         (``core.executors.get_executor("dask", ...)``; it is not shut down
         here). The images must be readable where the batches run.
+    out : (n, d) floating array, optional
+        Where to write the vectors (it becomes ``vectors``), e.g. the
+        feature columns of the table about to be built, so that a large
+        embedding is never held twice (100,000 × 1,280: 0.5 GB saved).
 
     Returns
     -------
     EmbeddingArrays
-        ``vectors`` (n, d) float32 with NaN rows where ``ok`` is False.
+        ``vectors`` (n, d) float32 (or ``out``) with NaN rows where ``ok``
+        is False.
     """
     if output not in OUTPUTS:
         raise ValueError(f"output must be 'features' or 'logits', got {output!r}")
@@ -307,7 +317,7 @@ def embed_locations(locations: Sequence[Optional[str]], *,
     callback = checked(callback)
     n = len(locations)
     dim = spec.dimension if output == "features" else spec.n_classes
-    vectors = np.full((n, dim), np.nan, dtype=np.float32)
+    vectors = _output_array(out, n, dim)
     ok = np.zeros(n, dtype=bool)
     errors = {}
     model_id = spec.model_id()
@@ -361,6 +371,19 @@ def embed_locations(locations: Sequence[Optional[str]], *,
             warnings.extend(cache.close_and_check())
     callback(1.0)
     return _arrays(vectors, ok, errors, cached, warnings)
+
+
+def _output_array(out: Optional[np.ndarray], n: int, dim: int) -> np.ndarray:
+    """``out`` checked and set to NaN, or a new (n, dim) float32 array of NaN."""
+    if out is None:
+        return np.full((n, dim), np.nan, dtype=np.float32)
+    if not isinstance(out, np.ndarray) or out.shape != (n, dim) \
+            or not np.issubdtype(out.dtype, np.floating):
+        raise ValueError(f"out must be a ({n}, {dim}) floating array, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} "
+                         f"{getattr(out, 'shape', '')}")
+    out.fill(np.nan)
+    return out
 
 
 def _arrays(vectors, ok, errors: dict, cached: int, warnings: list) -> EmbeddingArrays:
