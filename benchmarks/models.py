@@ -10,7 +10,7 @@ own process with a cold cache:
   benchmark's photos), and of onnxruntime alone on pre-decoded tensors;
 - accuracy: 5-fold logistic regression (scikit-learn, standardised
   features, the same stratified folds for every model) on image sets
-  installed from packages, of different kinds (see /work/wt/DATASETS.md):
+  installed from packages, of different kinds (licences below):
   * fashion  -- Fashion-MNIST test images (Debian ``dataset-fashion-mnist``,
     MIT): grey product photos, 10 classes, the first N;
   * textures -- grey texture and microscopy patches: 32×32 crops of

@@ -277,7 +277,7 @@ widget.resize(1200, 900)
 widget.show()
 app.processEvents()
 start = time.perf_counter()
-widget.set_data(data)       # builds every item on the GUI thread
+widget.setData(data)        # builds every item on the GUI thread
 widget.handleNewSignals()
 app.processEvents()
 print(json.dumps({"input_block": time.perf_counter() - start, "rows": len(data)}))
