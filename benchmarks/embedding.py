@@ -280,6 +280,10 @@ def main():
     print(f"[data] {len(all_paths):,} JPEGs 640×480 ready in {time.perf_counter() - t:.0f} s",
           flush=True)
     paths = write_list(all_paths[:args.n])
+    # The files are read once here so that every phase, ours and the peer's,
+    # finds them in the page cache: the first phase does not pay the disk.
+    for path in all_paths[:args.n]:
+        Path(path).read_bytes()
 
     def rate(result):
         return result["ok"] / result["time"]

@@ -27,14 +27,14 @@ def photos():
 
 def test_registry():
     keys = [spec.key for spec in available_models()]
-    assert keys[0] == DEFAULT_MODEL == "efficientnet-lite0-int8"
+    assert keys[0] == DEFAULT_MODEL == "efficientnet-lite0"
     assert "squeezenet" in keys
     for spec in available_models():
         assert spec.name and spec.licence and spec.preprocessing and spec.source
         assert spec.n_classes == 1000
     assert get_model("efficientnet-lite0").dimension == 1280
     assert get_model("squeezenet").dimension == 1000
-    assert keys == ["efficientnet-lite0-int8", "efficientnet-lite0", "efficientnet-lite2",
+    assert keys == ["efficientnet-lite0", "efficientnet-lite0-int8", "efficientnet-lite2",
                     "squeezenet"]
     assert get_model("efficientnet-lite2").image_size == 260
     for spec in available_models():  # the model list's word for the trade-off

