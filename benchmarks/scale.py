@@ -518,36 +518,6 @@ def main():
                     f"{new['rss_mb'] / old['rss_mb']:.2f})")
         print(rows[-2], rows[-1], sep="\n", flush=True)
 
-    if "viewer" in only:
-        r = measure_viewer(folder, args.n, peer, args.peer_limit)
-        o = r["ours"]
-        rows.append(f"Image Viewer, {o['rows']:,} rows: longest GUI block taking the data "
-                    f"{o['input_block'] * 1000:.0f} ms, scrolling through all of it (40 jumps) "
-                    f"{o['scroll_block'] * 1000:.0f} ms, dragging {o['drag_block'] * 1000:.0f}"
-                    f" ms; slowest paint {o['worst_paint'] * 1000:.0f} ms (target < 100 ms)")
-        if peer:
-            p = r["peer"]
-            rows.append(f"  peer Image Viewer taking the data: "
-                        f"{seconds(p['input_block'], p.get('limit'))} on the GUI thread; "
-                        + (f"ours / peer = {o['input_block'] / p['input_block']:.4f}"
-                           if p["input_block"] else "ours finished"))
-        print(*rows[-2 if peer else -1:], sep="\n", flush=True)
-
-    if "embedding" in only:
-        r = measure_embedding(folder, args.n, args.embed_n or args.n, args.work)
-        w = r["widget"]
-        how = "from the cache filled by an earlier run" if r["cache_was_warm"] else \
-            "computed (the cache was empty)"
-        rows.append(f"Image Embedding widget, {w['rows']:,} images ({how}; "
-                    f"{w['cached']:,} cache hits): peak memory {w['rss_mb']:,.0f} MB "
-                    f"(target < 2,048 MB), {w['time']:.0f} s")
-        old, new = r["round 1"], r["now"]
-        rows.append(f"  building the output table from {old['shape'][0]:,} × 1,280 vectors: "
-                    f"peak {new['rss_mb']:,.0f} MB now vs {old['rss_mb']:,.0f} MB round 1 "
-                    f"(now / round 1 = {new['rss_mb'] / old['rss_mb']:.2f}; "
-                    f"{new['before_mb']:,.0f} MB before building)")
-        print(rows[-2], rows[-1], sep="\n", flush=True)
-
     if "grid" in only:
         r = measure_grid(folder, args.n, args.grid_limit)
         o, a = r["ours"], r["all rows"]
