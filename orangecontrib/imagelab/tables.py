@@ -182,8 +182,8 @@ def rows_of_attribute_matrix(table: Table, X: np.ndarray, rows: np.ndarray,
     if len(rows) and np.any(np.diff(rows) <= 0):
         raise ValueError("rows must be ascending and distinct")
     if not np.array_equal(rows, np.arange(len(rows))):
-        # rows[i] >= i: a chunk's sources lie at or after its destination and
-        # before no later destination, so moving chunk by chunk is safe
+        # rows[i] >= i, so the rows a later chunk still reads (rows[j] >= j)
+        # lie beyond everything written so far: moving chunk by chunk is safe
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
             X[start:start + len(part)] = X[part]

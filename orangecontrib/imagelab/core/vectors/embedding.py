@@ -55,9 +55,10 @@ from ..progress import ProgressCallback, checked
 
 OUTPUTS = ("features", "logits")
 #: Images per model run. With one run per core, 8 measured faster than 16 or
-#: 32 (the activations of a smaller batch stay in the processor's cache):
-#: onnxruntime alone on 2 cores, 305 against 298 and 256 images/s for the
-#: int8 model; the whole pipeline, 244-248 against 227.
+#: 32 on 2 cores (a smaller batch's activations stay in the processor's
+#: cache): onnxruntime alone, int8 model, 298-306 images/s against 268-298
+#: for 16 and 256 for 32 (float model: 203 against 197 for 16); the whole
+#: pipeline with the int8 model, 244-248 against 227 (2026-12-02, ad hoc).
 BATCH_SIZE = 8
 
 
