@@ -354,14 +354,8 @@ def embed_locations(locations: Sequence[Optional[str]], *,
             rows, locations, spec, model_id, output, cache, stop), batches, window=window,
             poll=lambda: callback(done / n))
         for batch in results:
-            for row, kind, value in batch:
-                if kind == "error":
-                    errors[row] = value
-                else:
-                    vectors[row] = value
-                    ok[row] = True
-                    cached += kind == "cached"
-                done += 1
+            cached += _store_batch(batch, vectors, ok, errors)
+            done += len(batch)
             callback(done / n)
     finally:
         # The batches under way finish (they stop reading at once, and their
@@ -372,6 +366,20 @@ def embed_locations(locations: Sequence[Optional[str]], *,
             warnings.extend(cache.close_and_check())
     callback(1.0)
     return _arrays(vectors, ok, errors, cached, warnings)
+
+
+def _store_batch(batch, vectors: np.ndarray, ok: np.ndarray, errors: dict) -> int:
+    """Put a worker's ``[(row, kind, value)]`` into the result arrays; -> how
+    many rows came from the cache."""
+    cached = 0
+    for row, kind, value in batch:
+        if kind == "error":
+            errors[row] = value
+        else:
+            vectors[row] = value
+            ok[row] = True
+            cached += kind == "cached"
+    return cached
 
 
 def _output_array(out: Optional[np.ndarray], n: int, dim: int) -> np.ndarray:
@@ -528,14 +536,8 @@ def embed_variants(locations: Sequence[Optional[str]], make_variant: VariantMake
                 rows, locations, make_variant, copies, spec, model_id, output, cache,
                 decode),
                 batches, window=2 * threads):
-            for row, kind, value in batch:
-                if kind == "error":
-                    errors[row] = value
-                else:
-                    vectors[row] = value
-                    ok[row] = True
-                    cached += kind == "cached"
-                done += 1
+            cached += _store_batch(batch, vectors, ok, errors)
+            done += len(batch)
             callback(done / n)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
