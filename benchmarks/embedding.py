@@ -14,7 +14,8 @@ On the same N JPEGs (640×480, photo crops, every file distinct), cold caches:
    warm-cache rerun (target < 3 s);
 4. accuracy: 5-fold logistic regression (scikit-learn, standardised features,
    same folds) on Fashion-MNIST test images (Debian ``dataset-fashion-mnist``),
-   ours (efficientnet-lite0, squeezenet) vs the peer's SqueezeNet.
+   ours (the default model, float efficientnet-lite0, squeezenet) vs the
+   peer's SqueezeNet.
 
 Each measurement runs in its own process, so peak RSS is that measurement's.
 """
@@ -198,7 +199,8 @@ def phase_raw(args):
         job()
         times[name] = time.perf_counter() - start
     return {"time": min(times.values()), "time_all_cores": times["all_cores"],
-            "time_per_core": times["per_core"], "ok": len(tensors), "rss_mb": peak_rss_mb()}
+            "time_per_core": times["per_core"], "ok": len(tensors), "batch": BATCH_SIZE,
+            "rss_mb": peak_rss_mb()}
 
 
 def phase_decode(args):
@@ -294,7 +296,7 @@ def main():
     print(f"ours ({model}), {args.n:,} JPEGs, cold cache: {ours['time']:.1f} s, "
           f"{rate(ours):.1f} images/s, peak RSS {ours['rss_mb']:.0f} MB", flush=True)
     raw = in_process("raw", paths=paths, model=model)
-    print(f"raw onnxruntime ({model}, pre-decoded, batch 16): "
+    print(f"raw onnxruntime ({model}, pre-decoded, batch {raw['batch']}): "
           f"{rate(raw):.1f} images/s, the better of one batch on all cores "
           f"({raw['ok'] / raw['time_all_cores']:.1f}) and one batch per core "
           f"({raw['ok'] / raw['time_per_core']:.1f})")
@@ -338,7 +340,8 @@ def main():
     fpaths, labels = fashion(args.n_accuracy)
     flist = write_list(fpaths)
     scores = {}
-    for model in ("efficientnet-lite0", "squeezenet"):
+    compared = list(dict.fromkeys((DEFAULT_MODEL, "efficientnet-lite0", "squeezenet")))
+    for model in compared:
         save = str(WORK / f"fashion-{model}.npy")
         with tempfile.TemporaryDirectory(dir=WORK) as cache:
             in_process("ours", paths=flist, cache=cache, model=model, save=save)
@@ -350,8 +353,8 @@ def main():
         run_in_peer(PEER_CODE, flist, save)
         peer_score = cross_validate(np.load(save), labels)
         print(f"accuracy peer (squeezenet): {peer_score:.3f}")
-        print(f"RATIO accuracy ours (efficientnet-lite0) - peer: "
-              f"{scores['efficientnet-lite0'] - peer_score:+.3f}  (target >= 0)")
+        print(f"RATIO accuracy ours ({DEFAULT_MODEL}) - peer: "
+              f"{scores[DEFAULT_MODEL] - peer_score:+.3f}  (target >= 0)")
     for name in (paths, large, flist):
         os.unlink(name)
 

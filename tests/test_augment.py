@@ -121,8 +121,8 @@ def test_variants_are_embedded_once_and_cached_by_image_and_parameters(tmp_path,
     # a copy equals embedding the transformed pixels directly
     base = load_array(paths[0], size=(224, 224))
     key = content_hash(open(paths[0], "rb").read())
-    from orangecontrib.imagelab.core.models import get_model
-    direct, _ = get_model("efficientnet-lite0").run(augment(base, image_key=key, copy=1)[None])
+    from orangecontrib.imagelab.core.models import DEFAULT_MODEL, get_model
+    direct, _ = get_model(DEFAULT_MODEL).run(augment(base, image_key=key, copy=1)[None])
     np.testing.assert_allclose(first.vectors[0, 1], direct[0], atol=1e-4)
 
     made.clear()

@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from orangecontrib.imagelab.core.models import get_model
+from orangecontrib.imagelab.core.models import DEFAULT_MODEL, get_model
 from orangecontrib.imagelab.core.vectors.cache import FILE_NAME, EmbeddingCache
 from orangecontrib.imagelab.core.vectors.embedding import embed_locations
 from tests.images import make_image
@@ -34,7 +34,7 @@ def truth(images):
 def test_garbage_in_rows_is_recomputed(cache_folder, images):
     expected = truth(images)
     embed_locations(images)
-    model_id = get_model("efficientnet-lite0").model_id()
+    model_id = get_model(DEFAULT_MODEL).model_id()
     with sqlite3.connect(cache_folder / FILE_NAME) as db:
         # a bit flip, NaNs, a float32 max and a short row
         rows = db.execute("SELECT rowid, vector FROM vectors WHERE output = 'features' "
@@ -91,7 +91,7 @@ def test_a_file_that_is_not_a_database_is_moved_aside(cache_folder, images):
 
 def test_a_cache_from_before_checksums_is_upgraded(cache_folder, images):
     cache_folder.mkdir(parents=True)
-    model_id = get_model("efficientnet-lite0").model_id()
+    model_id = get_model(DEFAULT_MODEL).model_id()
     with sqlite3.connect(cache_folder / FILE_NAME) as db:
         db.execute("CREATE TABLE vectors (hash BLOB NOT NULL, model TEXT NOT NULL, "
                    "output TEXT NOT NULL, vector BLOB NOT NULL, UNIQUE (hash, model, output))")

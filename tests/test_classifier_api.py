@@ -56,7 +56,7 @@ def test_learns_from_raw_images_and_predicts_new_ones(sample, new_photos, model)
     assert isinstance(model, ImageClassifierModel)
     assert model.n_images == len(sample) and not model.skipped
     assert len(model.domain.attributes) == 1280
-    assert model.domain.attributes[0].name == "efficientnet-lite0 0001"
+    assert model.domain.attributes[0].name == "efficientnet-lite0-int8 0001"
     values, probs = model(new_photos, model.ValueProbs)
     assert probs.shape == (8, 5) and np.isfinite(probs).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1)
@@ -135,7 +135,7 @@ def test_pickle_round_trip(model, new_photos, tmp_path):
     assert loaded.original_data is None  # Orange drops the training data
     np.testing.assert_array_equal(loaded(new_photos, loaded.Probs),
                                   model(new_photos, model.Probs))
-    assert loaded.classes == model.classes and loaded.backbone == "efficientnet-lite0"
+    assert loaded.classes == model.classes and loaded.backbone == "efficientnet-lite0-int8"
 
 
 def test_unreadable_images_get_nan_and_a_warning(model, tmp_path):
@@ -283,7 +283,7 @@ def test_export_metadata_names_the_snapshot_and_refuses_to_overwrite(sample, tmp
     assert json.loads(meta["augmentation"])["rotate"] == 10 and meta["copies"] == "1"
     assert meta["training_images"] == str(len(sample))
     assert meta["augmented_images"] == str(len(sample))
-    assert meta["imagelab_version"] and meta["backbone"] == "efficientnet-lite0"
+    assert meta["imagelab_version"] and meta["backbone"] == "efficientnet-lite0-int8"
     before = path.read_bytes()
     with pytest.raises(FileExistsError, match="overwrite=True"):
         export_onnx(model, path)

@@ -65,7 +65,7 @@ class TestOWImageClassifier(base.WidgetTest):
         self.assertEqual(learner.augment, Augment(rotate=15, seed=5))
         settings = w.settingsHandler.pack_data(w)
         self.assertEqual((settings["model_key"], settings["head"]),
-                         ("efficientnet-lite0", "mlp"))
+                         ("efficientnet-lite0-int8", "mlp"))
         w2 = self.create_widget(OWImageClassifier, stored_settings=settings)
         self.assertEqual(self.get_output(w2.Outputs.learner).augment, learner.augment)
         index = w._models.index("squeezenet")

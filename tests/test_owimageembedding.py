@@ -56,7 +56,7 @@ class TestOWImageEmbedding(base.WidgetTest):
         out, skipped = self.embed(data)
         self.assertEqual(len(out), 3)
         self.assertEqual(len(out.domain.attributes), 1280)
-        self.assertEqual(out.domain.attributes[0].name, "efficientnet-lite0 0001")
+        self.assertEqual(out.domain.attributes[0].name, "efficientnet-lite0-int8 0001")
         self.assertTrue(np.isfinite(out.X).all())
         self.assertEqual(len(skipped), 2)
         self.assertEqual(list(skipped.get_column("reason")),
@@ -125,7 +125,7 @@ class TestOWImageEmbedding(base.WidgetTest):
         self.assertIn("EfficientNet-Lite0 int8 – fastest (1280 features)", texts)
         widget = self.create_widget(OWImageEmbedding,
                                     stored_settings={"method": "no-such-model"})
-        self.assertEqual(widget.method, "efficientnet-lite0")
+        self.assertEqual(widget.method, "efficientnet-lite0-int8")
 
     def test_image_column_context_and_no_column(self):
         other = StringVariable("notes")

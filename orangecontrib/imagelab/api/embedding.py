@@ -31,7 +31,8 @@ from orangecontrib.imagelab.core.progress import ProgressCallback
 from orangecontrib.imagelab.core.vectors import cache as core_cache
 
 __all__ = ["embed_images", "extract_features", "available_models", "EmbedResult",
-           "feature_column_names", "FEATURE_SETS", "feature_set_descriptions", "clear_cache"]
+           "DEFAULT_MODEL", "feature_column_names", "FEATURE_SETS", "feature_set_descriptions",
+           "clear_cache"]
 
 FEATURE_SETS = tuple(core_features.FEATURE_SETS)
 

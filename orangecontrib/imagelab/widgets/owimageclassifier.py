@@ -15,7 +15,7 @@ from Orange.widgets.widget import Msg, Output
 from orangecontrib.imagelab.api import Cancelled, skipped_summary
 from orangecontrib.imagelab.api.classifier import (
     Augment, ImageClassifierLearner, TrainResult, train_classifier)
-from orangecontrib.imagelab.api.embedding import model_specs
+from orangecontrib.imagelab.api.embedding import DEFAULT_MODEL, model_specs
 from orangecontrib.imagelab.widgets.utils.messages import error_text
 from orangecontrib.imagelab.widgets.utils.tasks import (
     TaskState, TaskWidgetMixin, progress_callback)
@@ -61,7 +61,7 @@ class OWImageClassifier(OWBaseLearner, TaskWidgetMixin):
                           doc="The input's readable images with their embedding "
                               "columns: connect it to Test and Score's Data.")
 
-    model_key: str = Setting("efficientnet-lite0")  # unknown keys: a warning, the default
+    model_key: str = Setting(DEFAULT_MODEL)  # unknown keys: a warning, the default
     head: str = Setting("logistic", choices=tuple(key for key, _ in HEADS))
     C: float = Setting(1.0, range=(1e-4, 1e4))
     hidden: int = Setting(256, range=(8, 4096))

@@ -15,7 +15,7 @@ from Orange.widgets.widget import Input, Msg, Output, OWWidget
 from orangecontrib.imagelab import tables
 from orangecontrib.imagelab.api import skipped_summary
 from orangecontrib.imagelab.api.embedding import (
-    FEATURE_SETS, EmbedResult, clear_cache, embed_images, extract_features,
+    DEFAULT_MODEL, FEATURE_SETS, EmbedResult, clear_cache, embed_images, extract_features,
     feature_set_descriptions, model_specs)
 from orangecontrib.imagelab.widgets.utils.cluster import ComputeOnBox
 from orangecontrib.imagelab.widgets.utils.messages import error_text
@@ -63,8 +63,8 @@ class OWImageEmbedding(OWWidget, TaskWidgetMixin):
     settings_version = 1
     settingsHandler = DomainContextHandler()
     image_column: Optional[Variable] = ContextSetting(None)
-    #: a model key (e.g. "efficientnet-lite0") or "hand-made"
-    method: str = Setting("efficientnet-lite0")
+    #: a model key (e.g. "efficientnet-lite0-int8") or "hand-made"
+    method: str = Setting(DEFAULT_MODEL)
     feature_sets: List[str] = Setting(["level_histogram", "histogram_of_gradients"],
                                       check=lambda sets: set(sets) <= set(FEATURE_SETS))
     wavelet_levels: int = Setting(5, range=(1, 8))
