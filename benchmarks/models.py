@@ -23,7 +23,7 @@ own process with a cold cache:
 - int8 vs float EfficientNet-Lite0: images/s ratio, Fashion-MNIST accuracy
   difference, and the largest feature difference on the bundled sample,
   with the rule of issue 16 (int8 becomes the default if >= 1.4× faster and
-  within 0.01 accuracy).
+  within 0.01 accuracy; checked here on every set).
 
 Small images are upscaled to the model's input like any other image.
 """
@@ -133,7 +133,11 @@ def main():
     print(f"[models] built in {time.perf_counter() - t:.0f} s", flush=True)
     sets = {"fashion": fashion(args.n), "textures": textures(), "faces": faces(),
             "digits": digits(args.n)}
-    jpegs = write_list(make_jpegs(args.n_speed))
+    jpeg_paths = make_jpegs(args.n_speed)
+    jpegs = write_list(jpeg_paths)
+    # read once, so that the first model's speed run does not pay the disk
+    for path in jpeg_paths:
+        Path(path).read_bytes()
 
     rows = {}
     features = {}
@@ -176,6 +180,7 @@ def main():
         f, q = rows["efficientnet-lite0"], rows["efficientnet-lite0-int8"]
         speed = q["pipeline_best"] / f["pipeline_best"]
         accuracy = q["fashion"] - f["fashion"]
+        worst = min(names, key=lambda name: q[name] - f[name])
         a = features["efficientnet-lite0", "fashion"]
         b = features["efficientnet-lite0-int8", "fashion"]
         cosine = np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
@@ -188,8 +193,10 @@ def main():
               f"{f['fashion']:.3f} (difference {accuracy:+.3f}); largest feature "
               f"difference {np.abs(a - b).max():.3f} (features up to {np.abs(a).max():.2f}), "
               f"median cosine {np.median(cosine):.4f}")
-        verdict = speed >= 1.4 and accuracy >= -0.01
-        print(f"rule (>= 1.4x faster and within 0.01 accuracy): "
+        print(f"largest accuracy loss of int8 on any set: {q[worst] - f[worst]:+.3f} "
+              f"({worst})")
+        verdict = speed >= 1.4 and q[worst] - f[worst] >= -0.01
+        print(f"rule (>= 1.4x faster and within 0.01 accuracy on every set): "
               f"{'int8 qualifies as the default' if verdict else 'int8 does not qualify'}")
 
 
