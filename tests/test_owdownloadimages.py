@@ -2,6 +2,7 @@
 progress, Cancel without half-written files, settings, never freezing."""
 import io
 import os
+import shutil
 import tempfile
 import time
 
@@ -44,6 +45,7 @@ class TestOWDownloadImages(base.WidgetTest):
 
     def setUp(self):
         self.folder = tempfile.mkdtemp(prefix="imagelab-download-")
+        self.addCleanup(shutil.rmtree, self.folder, ignore_errors=True)
         self.widget = self.create_widget(OWDownloadImages,
                                          stored_settings={"folder": self.folder})
 
