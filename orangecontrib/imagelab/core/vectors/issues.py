@@ -26,11 +26,11 @@ check                 score                                        flagged below
 ``odd_aspect_ratio``  min(w / h, h / w)                            0.35 (0.35)
 ``exact_duplicates``  0 for an image whose decoded pixels equal    (md5 of pixels)
                       another's, else 1
-``near_duplicates``   1 - similarity to the closest other image:   distance 0.05 /
-                      cosine distance of the embedding, or         8 bits + thumbnails
-                      pHash Hamming bits / 64 without one (pairs   (phash, equal
-                      within 8 bits whose 16×16 thumbnails also    hashes only)
-                      match)
+``near_duplicates``   distance to the closest other image, at      distance 0.05 /
+                      most 1: cosine distance of the embedding,    8 bits + thumbnails
+                      or pHash Hamming bits / 64 without one       (phash, equal
+                      (pairs within 8 bits whose 16×16             hashes only)
+                      thumbnails also match)
 ``outliers``          exp(-d / mean d), d = mean cosine distance   the top 2 % of d
                       to the 5 nearest neighbours in the embedding
 ``label_errors``      out-of-fold probability of the given label   confident-learning
@@ -764,7 +764,8 @@ def find_issues_arrays(locations: Sequence[Optional[str]], *,
         near_score = np.full(n, np.nan)
         if embeddings is not None:
             _, dist = cosine_neighbours(embeddings, 1, vectors_ok)
-            near_score = 1.0 - dist[:, 0]
+            # the distance itself: low = a near duplicate, like every score here
+            near_score = np.clip(dist[:, 0], 0.0, 1.0)
             limit = limits["near_duplicate_distance"]
             near_pairs = _pairs_within(embeddings, vectors_ok, limit)
             notes["near_duplicates"] = f"cosine distance of the embedding ≤ {limit:g}"
@@ -773,7 +774,7 @@ def find_issues_arrays(locations: Sequence[Optional[str]], *,
             near_pairs = [(i, j) for i, j, _ in hamming_pairs(phash, bits, ok)
                           if thumbnails_match(tiny[i], tiny[j])]
             nearest = _nearest_bits(phash, ok)
-            near_score = np.where(ok, 1.0 - nearest / 64.0, np.nan)
+            near_score = np.where(ok, nearest / 64.0, np.nan)
             notes["near_duplicates"] = f"perceptual hash (pHash) within {bits} of 64 " \
                                        "bits, confirmed on 16×16 grey thumbnails"
         near = [(i, j) for i, j in near_pairs if (i, j) not in same]
