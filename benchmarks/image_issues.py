@@ -26,11 +26,14 @@ What it does:
    times its ``find_issues``.
 3. Runs **Image Lab's** pixel checks (quality, exact and pHash near
    duplicates) on the same files, cold (no cache), then again from the
-   statistics cache; then embeds the set (EfficientNet-Lite0) and runs the
+   statistics cache; then embeds the set (the default model) and runs the
    embedding checks (near duplicates by cosine distance, outliers, label
    errors by out-of-fold logistic regression and confident learning).
 4. Prints recall / precision per planted issue for both, wall times and the
-   speed ratio.
+   speed ratio; for the embedding checks also the average precision of their
+   scores (how well they rank the planted files first, whatever the
+   threshold), for each model of ``--models`` (e.g.
+   ``--models efficientnet-lite0-int8,efficientnet-lite0``: int8 against float).
 
 Why this set: no package here ships ~2,000 independent colour photos (scikit-
 image and scikit-learn ship a few dozen; crops of them are not independent).
@@ -223,12 +226,14 @@ def ours_pixels(folder: Path, files, *, use_cache: bool):
     return seconds, flags, arrays
 
 
-def ours_embedding(folder: Path, files):
-    """Embed (timed apart) then the embedding checks with labels from the folders."""
+def ours_embedding(folder: Path, files, model: str):
+    """Embed with ``model`` (timed apart) then the embedding checks with labels
+    from the folders. -> (seconds, seconds, flags, scores); ``scores`` maps a
+    check to {file: score}, lower meaning more likely an issue."""
     from orangecontrib.imagelab import embed_images, find_issues, import_images
     data = import_images(str(folder)).data
     start = time.perf_counter()
-    embedded = embed_images(data).data
+    embedded = embed_images(data, model=model).data
     embed_seconds = time.perf_counter() - start
     start = time.perf_counter()
     report = find_issues(embedded, checks=("near_duplicates", "outliers", "label_errors"))
@@ -236,7 +241,22 @@ def ours_embedding(folder: Path, files):
     names = list(embedded.get_column(embedded.domain["image"]))
     flags = {check: [names[i] for i in np.flatnonzero(flag)]
              for check, flag in report.arrays.flags.items()}
-    return embed_seconds, seconds, flags, report
+    scores = {check: dict(zip(names, values))
+              for check, values in report.arrays.scores.items()}
+    return embed_seconds, seconds, flags, scores
+
+
+def average_precision(scores: dict, truth, exclude=()) -> float:
+    """How well the scores rank the planted files first, whatever the
+    threshold (scikit-learn's average precision; lower score = flagged first),
+    leaving out the files of ``exclude``."""
+    from sklearn.metrics import average_precision_score
+    exclude = set(exclude)
+    names = [name for name, value in scores.items()
+             if np.isfinite(value) and name not in exclude]
+    truth = set(truth)
+    return average_precision_score([name in truth for name in names],
+                                   [-scores[name] for name in names])
 
 
 def score(flagged, truth):
@@ -268,6 +288,9 @@ def main(argv=None):
     parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER,
                         help="Python with cleanvision==0.3.7 installed")
     parser.add_argument("--skip-embedding", action="store_true")
+    parser.add_argument("--models", default="",
+                        help="embedding models to compare, comma-separated (default: the "
+                             "default model)")
     args = parser.parse_args(argv)
     if not FASHION.exists():
         sys.exit(f"{FASHION} is missing: apt-get install dataset-fashion-mnist")
@@ -295,10 +318,14 @@ def main(argv=None):
     ours_pixels(folder, files, use_cache=True)           # fills the cache
     warm, _, _ = ours_pixels(folder, files, use_cache=True)
     print(f"Image Lab pixel checks: {cold:.1f} s cold, {warm:.1f} s from its cache", flush=True)
-    embedded_flags = {}
-    if not args.skip_embedding:
-        embed_seconds, vector_seconds, embedded_flags, report = ours_embedding(folder, files)
-        print(f"Image Lab embedding {embed_seconds:.1f} s, embedding checks "
+    from orangecontrib.imagelab.core.models import DEFAULT_MODEL
+    models = [] if args.skip_embedding else (args.models.split(",") if args.models
+                                             else [DEFAULT_MODEL])
+    embedded = {}
+    for model in models:
+        embed_seconds, vector_seconds, flags, scores = ours_embedding(folder, files, model)
+        embedded[model] = flags, scores
+        print(f"Image Lab embedding ({model}) {embed_seconds:.1f} s, embedding checks "
               f"{vector_seconds:.1f} s", flush=True)
 
     print()
@@ -309,13 +336,19 @@ def main(argv=None):
         our_score = score(ours.get(issue, []), truth[issue])
         print(f"{issue:18} {len(truth[issue]):7d}   {fmt(*peer_score):>31}   "
               f"{fmt(*our_score):>29}")
-    if embedded_flags:
-        print(f"{'near (embedding)':18} {len(truth['near_duplicates']):7d}   {'':>31}   "
-              f"{fmt(*score(embedded_flags['near_duplicates'], truth['near_duplicates'])):>29}")
-        print(f"{'label errors':18} {len(truth['label_errors']):7d}   {'(no such check)':>31}   "
-              f"{fmt(*score(embedded_flags['label_errors'], truth['label_errors'])):>29}")
+    for model, (flags, scores) in embedded.items():
+        print(f"embedding checks with {model} (AP: average precision of the scores, "
+              "whatever the threshold):")
+        for label, check, planted in (("near (embedding)", "near_duplicates", "near_duplicates"),
+                                      ("label errors", "label_errors", "label_errors")):
+            peer_text = "" if check == "near_duplicates" else "(no such check)"
+            # exact copies are the nearest of all; they have their own check
+            ap = average_precision(scores[check], truth[planted],
+                                   truth["exact_duplicates"] if check == "near_duplicates" else ())
+            print(f"{label:18} {len(truth[planted]):7d}   {peer_text:>31}   "
+                  f"{fmt(*score(flags[check], truth[planted])):>29}   AP {ap:.3f}")
         print(f"{'outliers':18} {'-':>7}   {'(no such check)':>31}   "
-              f"{len(embedded_flags['outliers']):>24} flagged")
+              f"{len(flags['outliers']):>24} flagged")
     print()
     print(f"pixel checks, {len(files):,} files: CleanVision {peer['seconds']:.1f} s, "
           f"Image Lab {cold:.1f} s cold ({peer['seconds'] / cold:.1f}x faster), "
