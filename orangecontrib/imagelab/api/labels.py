@@ -35,10 +35,7 @@ from orangecontrib.imagelab.core.progress import ProgressCallback, checked
 
 __all__ = ["detect_labels", "filter_by_label", "LabelFilterResult", "label_vocabulary"]
 
-#: The float model, not the embedding default (int8): a label is the ImageNet
-#: class a user reads, and int8's top class agrees with float's on about 9
-#: photos in 10 (its features keep the accuracy; its logits drift more).
-DEFAULT_MODEL = "efficientnet-lite0"
+DEFAULT_MODEL = core.LABEL_MODEL  # float Lite0, not the embedding default: see there
 MODEL_ATTR = "imagelab-label-model"
 
 
